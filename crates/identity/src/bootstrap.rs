@@ -1,0 +1,138 @@
+//! First-start setup of a tenant: tenant id, the default domain, identity's own resource,
+//! the mail resource and the first-party public clients. Idempotent: a second start finds
+//! everything in place and changes nothing.
+
+use crate::config::IdentityConfig;
+use mailward_store::{DynStore, StoreError};
+use mailward_types::model::{
+    Application, AuthenticationMode, ClientKind, Domain, GrantType, Resource, TokenAlg, well_known,
+};
+use mailward_types::{ClientId, RedirectUri};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Scopes of identity's own resource (userinfo and the admin API).
+pub const IDENTITY_SCOPES: &[&str] = &["User.Read", well_known::ADMIN_SCOPE];
+
+/// Ensures the tenant exists; returns its id.
+pub async fn ensure_tenant(
+    store: &DynStore,
+    cfg: &IdentityConfig,
+    default_domain: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Uuid, StoreError> {
+    let tenant = match store.get_setting("tenant_id").await? {
+        Some(t) => Uuid::parse_str(&t).map_err(|e| StoreError::Backend(format!("tenant_id: {e}")))?,
+        None => {
+            let id = Uuid::new_v4();
+            store.put_setting("tenant_id", &id.to_string()).await?;
+            id
+        }
+    };
+    if let Some(d) = default_domain
+        && store.domain(d).await?.is_none()
+    {
+        let is_default = store.list_domains().await?.is_empty();
+        store
+            .create_domain(&Domain {
+                name: d.to_ascii_lowercase(),
+                verified: true,
+                authentication: AuthenticationMode::Managed,
+                is_default,
+                created_at: now,
+            })
+            .await?;
+    }
+    ensure_resource(store, &cfg.issuer, "mailward identity", IDENTITY_SCOPES, now).await?;
+    ensure_resource(
+        store,
+        &cfg.mail_resource_uri,
+        well_known::MAIL_RESOURCE_NAME,
+        well_known::MAIL_SCOPES,
+        now,
+    )
+    .await?;
+    ensure_app(
+        store,
+        well_known::MAIL_CLIENT_ID,
+        "Mail desktop and mobile apps",
+        &[
+            "http://localhost",
+            "http://127.0.0.1",
+            "http://[::1]",
+            &format!("{}/oauth2/nativeclient", cfg.issuer),
+        ],
+        now,
+    )
+    .await?;
+    ensure_app(store, well_known::CLI_CLIENT_ID, "mailward CLI", &["http://localhost"], now).await?;
+    Ok(tenant)
+}
+
+async fn ensure_resource(
+    store: &DynStore,
+    uri: &str,
+    name: &str,
+    scopes: &[&str],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    if store.resource_by_uri(uri).await?.is_some() {
+        return Ok(());
+    }
+    let mut app_roles = vec![];
+    if scopes.contains(&"IMAP.AccessAsUser.All") {
+        app_roles.push("Mail.ReadWrite.All".to_string());
+    }
+    if uri.starts_with("https://") && scopes.contains(&well_known::ADMIN_SCOPE) {
+        app_roles.push(well_known::LEGACY_RELAY_ROLE.to_string());
+        app_roles.push("Directory.Read.All".to_string());
+    }
+    store
+        .create_resource(&Resource {
+            id: Uuid::new_v4(),
+            uri: uri.to_string(),
+            display_name: name.to_string(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            app_roles,
+            token_alg: TokenAlg::ES256,
+            access_token_lifetime: 3600,
+            first_party: true,
+            created_at: now,
+        })
+        .await
+}
+
+async fn ensure_app(
+    store: &DynStore,
+    client_id: &str,
+    name: &str,
+    redirects: &[&str],
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    if store.app(client_id).await?.is_some() {
+        return Ok(());
+    }
+    let client_id = ClientId::try_from(client_id).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let redirect_uris = redirects
+        .iter()
+        .map(|r| RedirectUri::try_from(*r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+    store
+        .create_app(
+            &Application {
+                client_id,
+                display_name: name.to_string(),
+                kind: ClientKind::Public,
+                secret_hash: None,
+                redirect_uris,
+                grants: vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::DeviceCode],
+                first_party: true,
+                post_logout_redirect_uris: vec![],
+                app_roles: vec![],
+                created_at: now,
+            },
+            None,
+        )
+        .await
+}

@@ -1,0 +1,267 @@
+//! The token endpoint (RFC 6749 §3.2). The request is parsed once; client authentication,
+//! the user checks, the policy step, issuance and the sign-in log run here for every grant,
+//! and each grant (one file each) only supplies its own step — so none can skip a shared
+//! check.
+
+mod authorization_code;
+mod client_credentials;
+mod device_code;
+mod password;
+mod refresh_token;
+
+use super::{Meta, oauth_err};
+use crate::issue::{self, IssueRequest, internal};
+use crate::signin_log::Entry;
+use crate::state::Ctx;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use mailward_oauth::OAuthError;
+use mailward_oauth::scope::RequestedScopes;
+use mailward_oauth::token_request::{self, ClientAuth, ClientAuthMethod, Grant, Params};
+use mailward_signin::policy::{self, Decision, PolicyContext};
+use mailward_types::ErrorCode;
+use mailward_types::model::{Amr, Application, ClientAppType, ClientKind, GrantType, User};
+use mailward_types::records::AuthStep;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What a grant step established.
+#[derive(Debug)]
+pub(crate) struct Granted {
+    pub user: Option<User>,
+    pub scopes: RequestedScopes,
+    pub amr: Vec<Amr>,
+    pub auth_time: OffsetDateTime,
+    pub mfa_time: Option<OffsetDateTime>,
+    pub session_id: Option<Uuid>,
+    pub nonce: Option<String>,
+    pub family_id: Uuid,
+    pub client_app_type: ClientAppType,
+    pub steps: Vec<AuthStep>,
+    /// The policy step already ran in this grant (password grant).
+    pub policy_done: bool,
+    pub location_class: Option<mailward_types::records::LocationClass>,
+}
+
+/// A grant failure, with the user it concerned (for the log).
+#[derive(Debug)]
+pub(crate) struct Denied {
+    pub error: OAuthError,
+    pub user: Option<User>,
+    pub username: Option<String>,
+    pub steps: Vec<AuthStep>,
+    /// Polling answers (`authorization_pending`, `slow_down`) are not sign-in attempts.
+    pub log: bool,
+}
+
+impl From<OAuthError> for Denied {
+    fn from(error: OAuthError) -> Self {
+        Denied {
+            error,
+            user: None,
+            username: None,
+            steps: vec![],
+            log: true,
+        }
+    }
+}
+
+pub async fn handle_token(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap, body: Bytes) -> Response {
+    let now = mailward_types::clock::now();
+    let err = oauth_err(&meta);
+    let authz = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let req = match Params::parse(&body).and_then(|p| token_request::parse(&p, authz)) {
+        Ok(r) => r,
+        Err(e) => return err(e).into_response(),
+    };
+    let grant_name = req.grant.name();
+    let mut entry = Entry::new(grant_name, ClientAppType::MobileAppsAndDesktopClients, meta.ip, meta.user_agent.as_deref(), meta.correlation_id, now);
+    entry.app(&req.client.client_id, None);
+
+    let app = match authenticate_client(&ctx, &req.client).await {
+        Ok(app) => app,
+        Err(e) => {
+            entry.steps([crate::authn::step("clientAuthentication", false, &e.description())]);
+            ctx.log().record(entry.failure(e.code)).await;
+            return err(e).into_response();
+        }
+    };
+    entry.app(app.client_id.as_str(), Some(&app.display_name));
+    entry.steps([crate::authn::step("clientAuthentication", true, method_name(req.client.method))]);
+    let grant_type = match &req.grant {
+        Grant::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+        Grant::RefreshToken { .. } => GrantType::RefreshToken,
+        Grant::DeviceCode { .. } => GrantType::DeviceCode,
+        Grant::ClientCredentials { .. } => GrantType::ClientCredentials,
+        Grant::Password { .. } => GrantType::Password,
+    };
+    if !app.allows(grant_type) || (grant_type == GrantType::ClientCredentials && app.kind != ClientKind::Confidential) {
+        let e = OAuthError::unauthorized_client(format!(
+            "The application is not allowed to use the '{}' grant.",
+            grant_type.as_str()
+        ));
+        ctx.log().record(entry.failure(e.code)).await;
+        return err(e).into_response();
+    }
+
+    let step = match req.grant {
+        Grant::AuthorizationCode { code, redirect_uri, code_verifier } => {
+            authorization_code::step(&ctx, &app, &code, redirect_uri.as_deref(), code_verifier.as_deref(), now).await
+        }
+        Grant::RefreshToken { refresh_token, scope } => {
+            refresh_token::step(&ctx, &app, &refresh_token, scope.as_deref(), req.resource.as_deref(), now).await
+        }
+        Grant::DeviceCode { device_code } => device_code::step(&ctx, &app, &device_code, now).await,
+        Grant::ClientCredentials { scope } => {
+            client_credentials::step(&app, scope.as_deref(), req.resource.as_deref(), now)
+        }
+        Grant::Password { username, password, scope } => {
+            password::step(&ctx, &app, &username, &password, scope.as_deref(), req.resource.as_deref(), &meta, now).await
+        }
+    };
+    let granted = match step {
+        Ok(g) => g,
+        Err(d) => {
+            if let Some(u) = &d.user {
+                entry.user(Some(u.id), u.upn.as_str());
+            } else if let Some(name) = &d.username {
+                entry.user(None, name);
+            }
+            entry.steps(d.steps);
+            if d.log {
+                ctx.log().record(entry.failure(d.error.code)).await;
+            }
+            return err(d.error).into_response();
+        }
+    };
+    entry.event.client_app_used = granted.client_app_type;
+    entry.location(granted.location_class);
+    entry.steps(granted.steps.clone());
+
+    if let Some(user) = &granted.user {
+        entry.user(Some(user.id), user.upn.as_str());
+        if let Err(e) = user_checks(user, granted.auth_time) {
+            ctx.log().record(entry.failure(e.code)).await;
+            return err(e).into_response();
+        }
+        if !granted.policy_done {
+            let result = policy::decide(
+                &ctx.cfg().policy.require_mfa,
+                &PolicyContext {
+                    user_id: user.id,
+                    app_id: app.client_id.to_string(),
+                    client_app_type: granted.client_app_type,
+                    ip: meta.ip,
+                    amr: granted.amr.clone(),
+                    mfa_time: granted.mfa_time,
+                },
+            );
+            entry.policies(result.outcomes);
+            match result.decision {
+                Decision::Allow => {}
+                Decision::RequireMfa => {
+                    let e = OAuthError::new("invalid_grant", ErrorCode::MfaRequired)
+                        .with_detail("Sign in interactively to complete multifactor authentication.");
+                    ctx.log().record(entry.interrupted(e.code)).await;
+                    return err(e).into_response();
+                }
+                Decision::Block(code) => {
+                    let e = OAuthError::new("invalid_grant", code);
+                    ctx.log().record(entry.failure(code)).await;
+                    return err(e).into_response();
+                }
+            }
+        }
+    }
+
+    let resource = granted.scopes.resource.clone();
+    let issued = issue::issue(
+        &ctx,
+        IssueRequest {
+            app: &app,
+            user: granted.user.as_ref(),
+            scopes: &granted.scopes,
+            amr: &granted.amr,
+            auth_time: granted.auth_time,
+            mfa_time: granted.mfa_time,
+            session_id: granted.session_id,
+            nonce: granted.nonce.clone(),
+            family_id: granted.family_id,
+            client_app_type: granted.client_app_type,
+            ip: meta.ip,
+            now,
+        },
+    )
+    .await;
+    entry.resource(resource.as_deref().or(Some(ctx.issuer())));
+    match issued {
+        Ok(body) => {
+            ctx.log().record(entry.success(&granted.amr)).await;
+            Json(body).into_response()
+        }
+        Err(e) => {
+            ctx.log().record(entry.failure(e.code)).await;
+            err(e).into_response()
+        }
+    }
+}
+
+/// A user may receive tokens: enabled, and not signed out everywhere since `auth_time`.
+pub(crate) fn user_checks(user: &User, auth_time: OffsetDateTime) -> Result<(), OAuthError> {
+    if !user.enabled {
+        return Err(OAuthError::invalid_grant(ErrorCode::UserDisabled));
+    }
+    if auth_time < user.tokens_valid_from {
+        return Err(OAuthError::invalid_grant(ErrorCode::FreshAuthRequired)
+            .with_detail("The user's sessions were revoked; sign in again."));
+    }
+    Ok(())
+}
+
+/// RFC 6749 §2.3: public clients present no secret; confidential clients must.
+pub(crate) async fn authenticate_client(ctx: &Ctx, client: &ClientAuth) -> Result<Application, OAuthError> {
+    let app = ctx
+        .store()
+        .app(&client.client_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(|| {
+            OAuthError::invalid_client(ErrorCode::UnknownClient).with_detail(format!(
+                "Application with identifier '{}' was not found in the directory.",
+                client.client_id.chars().take(128).collect::<String>()
+            ))
+        })?;
+    match (app.kind, &client.secret) {
+        (ClientKind::Public, None) => Ok(app),
+        (ClientKind::Public, Some(_)) => Err(OAuthError::invalid_client(ErrorCode::PublicClientWithSecret)),
+        (ClientKind::Confidential, None) => Err(OAuthError::invalid_client(ErrorCode::ClientAuthRequired)),
+        (ClientKind::Confidential, Some(secret)) => {
+            let presented = mailward_oauth::random::hash(secret.expose_secret());
+            let ok = app
+                .secret_hash
+                .as_deref()
+                .is_some_and(|stored| constant_time_eq(stored.as_bytes(), presented.as_bytes()));
+            if ok {
+                Ok(app)
+            } else {
+                Err(OAuthError::invalid_client(ErrorCode::InvalidClientSecret))
+            }
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The method the client used, for the sign-in log.
+pub(crate) fn method_name(m: ClientAuthMethod) -> &'static str {
+    match m {
+        ClientAuthMethod::None => "none",
+        ClientAuthMethod::ClientSecretPost => "client_secret_post",
+        ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
+    }
+}

@@ -1,0 +1,87 @@
+//! Refresh token grant (RFC 6749 §6) with rotation: every use returns a new refresh token
+//! of the same family; presenting a used one revokes the whole family (RFC 9700 §4.14.2).
+
+use super::{Denied, Granted};
+use crate::issue::internal;
+use crate::state::Ctx;
+use mailward_oauth::OAuthError;
+use mailward_oauth::{random, scope};
+use mailward_types::model::Application;
+use mailward_types::records::Redeem;
+use mailward_types::{ErrorCode, Secret};
+use time::OffsetDateTime;
+
+pub(super) async fn step(
+    ctx: &Ctx,
+    app: &Application,
+    token: &Secret<String>,
+    scope_param: Option<&str>,
+    resource_param: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Granted, Denied> {
+    let store = ctx.store();
+    let hash = random::hash(token.expose_secret());
+    let record = match store.use_refresh_token(&hash, now).await.map_err(|e| internal(&e))? {
+        Redeem::Fresh(r) => r,
+        Redeem::Reused(r) => {
+            let revoked = store.revoke_family(r.family_id, now).await.map_err(|e| internal(&e))?;
+            tracing::warn!(client_id = %r.client_id, revoked, family = %r.family_id, "refresh token reused; family revoked");
+            let user = store.user_by_id(r.user_id).await.ok().flatten();
+            return Err(Denied {
+                error: OAuthError::invalid_grant(ErrorCode::RefreshTokenReused),
+                user,
+                username: None,
+                steps: vec![crate::authn::step("refreshToken", false, "reused; family revoked")],
+                log: true,
+            });
+        }
+        Redeem::NotFound => {
+            return Err(OAuthError::invalid_grant(ErrorCode::InvalidGrant)
+                .with_detail("The refresh token is unknown, expired or revoked.")
+                .into());
+        }
+    };
+    let user = store.user_by_id(record.user_id).await.map_err(|e| internal(&e))?;
+    if record.client_id != app.client_id.as_str() {
+        // Another client holding this token means it leaked: stop the family.
+        let _ = store.revoke_family(record.family_id, now).await;
+        return Err(Denied {
+            error: OAuthError::invalid_grant(ErrorCode::InvalidGrant).with_detail("The refresh token was issued to another client."),
+            user,
+            username: None,
+            steps: vec![crate::authn::step("refreshToken", false, "client mismatch; family revoked")],
+            log: true,
+        });
+    }
+    let Some(user) = user else {
+        return Err(OAuthError::invalid_grant(ErrorCode::UserNotFound).into());
+    };
+    // A refresh may ask for another resource (one token per resource); without `scope`
+    // it gets what the original request had.
+    let scopes = match scope_param {
+        Some(s) => {
+            let mut parsed = scope::parse(s, resource_param).map_err(Denied::from)?;
+            for o in record.scopes.iter().filter(|o| scope::OIDC_SCOPES.contains(&o.as_str())) {
+                if o == "offline_access" {
+                    parsed.oidc.insert(o.clone());
+                }
+            }
+            parsed
+        }
+        None => scope::parse(&record.scopes.join(" "), record.resource.as_deref()).map_err(Denied::from)?,
+    };
+    Ok(Granted {
+        user: Some(user),
+        scopes,
+        amr: record.amr.clone(),
+        auth_time: record.auth_time,
+        mfa_time: record.mfa_time,
+        session_id: record.session_id,
+        nonce: None,
+        family_id: record.family_id,
+        client_app_type: record.client_app_type,
+        steps: vec![crate::authn::step("refreshToken", true, "")],
+        policy_done: false,
+        location_class: None,
+    })
+}

@@ -1,0 +1,267 @@
+//! Command-line interface: every subcommand, its flags and `--help` text, dispatched to
+//! `runtime` (servers) or `admin` (directory and log commands).
+
+use crate::{admin, login, runtime};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// mailward: modern authentication and MFA for an organization's mail.
+///
+/// Start everything on localhost with `mailward up`. Administer users, groups, applications
+/// and domains with the commands below: they work on a local data directory (`--data`,
+/// default ./mailward-data) or, after `mailward login`, against a remote instance
+/// (`--remote`).
+#[derive(Debug, Parser)]
+#[command(name = "mailward", version, propagate_version = true)]
+pub struct Cli {
+    /// Data directory for local administration (and for `up`).
+    #[arg(long, global = true, env = "MAILWARD_DATA", default_value = "./mailward-data")]
+    pub data: PathBuf,
+    /// Configuration file (defaults apply when absent).
+    #[arg(long, global = true, env = "MAILWARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Administer the instance you signed in to with `mailward login`, over HTTPS.
+    #[arg(long, global = true, env = "MAILWARD_REMOTE")]
+    pub remote: bool,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start every role on localhost with embedded storage (creates ./mailward-data on first run).
+    Up(UpArgs),
+    /// Run roles from a configuration file (real deployments).
+    Serve(ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage groups and their members.
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Manage applications (OAuth clients) and resources (APIs).
+    #[command(subcommand)]
+    App(AppCmd),
+    /// Manage the domains users sign in with.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Show the sign-in log (newest first; --follow keeps printing new entries).
+    Signins(SigninsArgs),
+    /// Sign in to a remote instance with the device code flow (for --remote).
+    Login(login::LoginArgs),
+    /// Forget the remote sign-in.
+    Logout,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Domain of the bootstrap admin and first users.
+    #[arg(long, default_value = "mailward.localhost")]
+    pub domain: String,
+    /// Address identity listens on (port 0 picks a free port; the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub identity_listen: std::net::SocketAddr,
+    /// Host name clients use (must match the TLS certificate).
+    #[arg(long, default_value = "localhost")]
+    pub host: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Roles to run, comma separated (default: all). Available now: identity.
+    #[arg(long, value_delimiter = ',', default_value = "identity")]
+    pub role: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create a user. With neither --password nor --generate-password the user has no
+    /// password until one is set.
+    Add {
+        /// User principal name, e.g. alice@contoso.com (its domain must be registered).
+        upn: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        mail: Option<String>,
+        /// Password (prefer --generate-password or the MAILWARD_PASSWORD variable).
+        #[arg(long, env = "MAILWARD_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Generate a strong password and print it once.
+        #[arg(long, conflicts_with = "password")]
+        generate_password: bool,
+        /// Admin role: GlobalAdministrator, UserAdministrator, SecurityAdministrator, GlobalReader.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Create the account disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// List users.
+    List,
+    /// Show one user (by UPN or object id), with MFA methods and groups.
+    Show { user: String },
+    /// Change a user.
+    Set {
+        user: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        mail: Option<String>,
+        #[arg(long, env = "MAILWARD_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        #[arg(long, conflicts_with = "password")]
+        generate_password: bool,
+        /// Replace the user's roles (repeat for several).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Remove all roles.
+        #[arg(long, conflicts_with = "roles")]
+        no_roles: bool,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
+    /// Disable a user: sign-ins fail with 50057 and their tokens and sessions end.
+    Disable { user: String },
+    /// Enable a disabled user.
+    Enable { user: String },
+    /// Delete a user and everything attached to it.
+    Delete { user: String },
+    /// Remove all MFA methods; the user registers again at the next sign-in.
+    ResetMfa { user: String },
+    /// End all sessions and refresh tokens of a user.
+    RevokeSessions { user: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCmd {
+    /// Create a group.
+    Add {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List groups with their members.
+    List,
+    /// Show a group (by name or id).
+    Show { group: String },
+    /// Delete a group.
+    Delete { group: String },
+    /// Add a user to a group.
+    AddMember { group: String, user: String },
+    /// Remove a user from a group.
+    RemoveMember { group: String, user: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCmd {
+    /// Register an application. Confidential clients get a secret, printed once.
+    Add {
+        name: String,
+        /// public (native, mobile, CLI) or confidential (web apps, services).
+        #[arg(long, default_value = "confidential")]
+        kind: String,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Allowed grants: authorization_code, refresh_token, device_code,
+        /// client_credentials, password (resource-owner password; off unless listed).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Application roles (e.g. LegacyAuth.Relay for a mail instance).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+    },
+    /// List applications.
+    List,
+    /// Show an application.
+    Show { app_id: String },
+    /// Change an application (given lists replace the old ones).
+    Set {
+        app_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// Replace a confidential client's secret (printed once).
+    NewSecret { app_id: String },
+    /// Delete an application.
+    Delete { app_id: String },
+    /// Register a resource (an API tokens are issued for).
+    AddResource {
+        /// Resource URI: the `aud` of its tokens.
+        uri: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[arg(long = "app-role")]
+        app_roles: Vec<String>,
+        /// ES256 (default) or RS256.
+        #[arg(long)]
+        alg: Option<String>,
+    },
+    /// List resources.
+    Resources,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCmd {
+    /// Add a domain (managed: identity checks passwords).
+    Add { name: String },
+    /// List domains.
+    List,
+    /// Make a domain the default.
+    SetDefault { name: String },
+    /// Delete a domain no user uses.
+    Delete { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct SigninsArgs {
+    /// Only this user (UPN).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only this application id.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// success, failure or interrupted.
+    #[arg(long)]
+    pub result: Option<String>,
+    /// Only this error code, e.g. 50126.
+    #[arg(long)]
+    pub error_code: Option<u32>,
+    /// Client app type: browser, mobileAppsAndDesktopClients, other, ...
+    #[arg(long)]
+    pub client_app_type: Option<String>,
+    /// How far back: 30m, 24h, 7d, or an RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many entries.
+    #[arg(long, default_value_t = 50)]
+    pub top: u32,
+    /// Keep printing new entries as they arrive.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(ref args) => runtime::up(&cli, args).await,
+        Command::Serve(ref args) => runtime::serve(&cli, args).await,
+        Command::Login(ref args) => login::login(&cli, args).await,
+        Command::Logout => login::logout(),
+        _ => admin::run(cli).await,
+    }
+}

@@ -1,0 +1,204 @@
+//! `mailward.toml`: the deployment configuration. Loading is strict and reports every
+//! problem at once, each with its key path: unknown keys, values of the wrong type, and
+//! values out of range.
+
+use mailward_identity::IdentityConfig;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Format version of this file; currently 1.
+    pub version: u32,
+    /// Where state lives (database, keys, master key).
+    pub data_dir: PathBuf,
+    pub tls: TlsConfig,
+    pub log: LogConfig,
+    pub identity: IdentityConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            version: 1,
+            data_dir: PathBuf::from("./mailward-data"),
+            tls: TlsConfig::default(),
+            log: LogConfig::default(),
+            identity: IdentityConfig::default(),
+        }
+    }
+}
+
+/// `[tls]`: certificate and key (PEM). Empty means the local CA under `data_dir/tls`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub cert: String,
+    pub key: String,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `mailward_identity=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// Keys that are valid but absent from the serialised defaults (optional values).
+const OPTIONAL_KEYS: &[&str] = &["identity.webauthn.rp_id"];
+
+impl Config {
+    /// Loads and checks a file; `Err` lists every problem, one per line.
+    pub fn load(path: &Path) -> Result<Config, Vec<String>> {
+        let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
+        Config::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, Vec<String>> {
+        let user: toml::Table = toml::from_str(text).map_err(|e| vec![format!("syntax: {}", e.message())])?;
+        let defaults = toml::Table::try_from(Config::default()).map_err(|e| vec![format!("internal: {e}")])?;
+        let mut problems = vec![];
+        // 1. Unknown keys, all of them.
+        unknown_keys(&user, &defaults, "", &mut problems);
+        // 2. Each value on its own against the defaults, so every bad value is reported.
+        let mut leaves = vec![];
+        collect_leaves(&user, "", &mut leaves);
+        for (path, value) in &leaves {
+            if problems.iter().any(|p: &String| p.starts_with(&format!("{path}:"))) {
+                continue;
+            }
+            let mut probe = defaults.clone();
+            set_path(&mut probe, path, value.clone());
+            if let Err(e) = probe.try_into::<Config>() {
+                problems.push(format!("{path}: {}", e.message().trim()));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let cfg: Config = toml::Value::Table(user)
+            .try_into()
+            .map_err(|e: toml::de::Error| vec![e.message().to_string()])?;
+        // 3. Ranges and relations.
+        let mut problems = cfg.identity.validate();
+        if cfg.version != 1 {
+            problems.push(format!("version: {} is not supported (this mailward reads version 1)", cfg.version));
+        }
+        if !matches!(cfg.log.format.as_str(), "text" | "json") {
+            problems.push("log.format: must be \"text\" or \"json\"".into());
+        }
+        if cfg.tls.cert.is_empty() != cfg.tls.key.is_empty() {
+            problems.push("tls: set both cert and key, or neither (to use the local CA)".into());
+        }
+        if problems.is_empty() { Ok(cfg) } else { Err(problems) }
+    }
+}
+
+fn unknown_keys(user: &toml::Table, schema: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+    for (k, v) in user {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match schema.get(k) {
+            None if OPTIONAL_KEYS.contains(&path.as_str()) => {}
+            None => {
+                let known: Vec<&str> = schema.keys().map(String::as_str).collect();
+                out.push(format!("{path}: unknown key (known here: {})", known.join(", ")));
+            }
+            Some(toml::Value::Table(s)) => {
+                if let toml::Value::Table(u) = v {
+                    unknown_keys(u, s, &path, out);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+fn collect_leaves(t: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
+    for (k, v) in t {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            toml::Value::Table(inner) if !inner.is_empty() => collect_leaves(inner, &path, out),
+            other => out.push((path, other.clone())),
+        }
+    }
+}
+
+fn set_path(t: &mut toml::Table, path: &str, value: toml::Value) {
+    let mut parts = path.split('.').peekable();
+    let mut cur = t;
+    while let Some(p) = parts.next() {
+        if parts.peek().is_none() {
+            cur.insert(p.to_string(), value);
+            return;
+        }
+        let entry = cur.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        match entry {
+            toml::Value::Table(next) => cur = next,
+            _ => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses() {
+        let text = include_str!("../../../mailward.toml");
+        let cfg = Config::parse(text).unwrap();
+        assert_eq!(cfg.version, 1);
+    }
+
+    #[test]
+    fn empty_file_is_defaults() {
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn all_problems_reported_with_paths() {
+        let text = r#"
+            version = 1
+            bogus = true
+            [identity]
+            issuer = 5
+            colour = "red"
+            [identity.tokens]
+            access_token_secs = "long"
+            [identity.lockout]
+            threshold = 0
+        "#;
+        let errs = Config::parse(text).unwrap_err();
+        let joined = errs.join("\n");
+        assert!(joined.contains("bogus: unknown key"), "{joined}");
+        assert!(joined.contains("identity.colour: unknown key"), "{joined}");
+        assert!(joined.contains("identity.issuer:"), "{joined}");
+        assert!(joined.contains("identity.tokens.access_token_secs:"), "{joined}");
+        assert!(errs.len() >= 4, "{joined}");
+    }
+
+    #[test]
+    fn range_errors_reported_together() {
+        let text = "[identity.lockout]\nthreshold = 0\n[identity.tokens]\naccess_token_secs = 1\n";
+        let errs = Config::parse(text).unwrap_err();
+        assert!(errs.iter().any(|e| e.starts_with("identity.lockout.threshold")), "{errs:?}");
+        assert!(errs.iter().any(|e| e.starts_with("identity.tokens.access_token_secs")), "{errs:?}");
+    }
+}

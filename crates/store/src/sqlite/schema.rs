@@ -1,0 +1,293 @@
+//! The SQLite schema of the identity store, as an ordered list of migrations, and the tiny
+//! runner that applies them.
+//!
+//! The SQL is written to port to PostgreSQL with few changes: timestamps are INTEGER unix
+//! milliseconds, booleans INTEGER 0/1, ids TEXT (hyphenated UUIDs), lists and enums TEXT
+//! (JSON arrays or stable names), and case-insensitive keys are stored pre-normalised in a
+//! `*_key` column instead of relying on a collation. Released migrations are never edited;
+//! a change is a new entry at the end of [`MIGRATIONS`].
+
+use crate::{Result, StoreError};
+use sqlx::{Row, SqlitePool};
+
+/// `(version, sql)`, applied in order, each in its own transaction.
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+
+/// Applies every migration newer than the database's current version.
+///
+/// Each migration runs in a `BEGIN IMMEDIATE` transaction that re-reads the version first, so
+/// two processes opening the same file at once apply each migration exactly once.
+pub(super) async fn migrate(pool: &SqlitePool, applied_at_ms: i64) -> Result<()> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            applied_at INTEGER NOT NULL
+        )",
+    )
+    .execute(pool)
+    .await
+    .map_err(backend)?;
+
+    let newest_known = MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0);
+    for &(version, sql) in MIGRATIONS {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+        let current: i64 =
+            sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+                .fetch_one(&mut *tx)
+                .await
+                .and_then(|row| row.try_get("v"))
+                .map_err(backend)?;
+        if current > newest_known {
+            return Err(StoreError::Backend(format!(
+                "database schema version {current} is newer than this build supports \
+                 ({newest_known}); upgrade mailward"
+            )));
+        }
+        if current >= version {
+            continue;
+        }
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration {version} failed: {e}")))?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(applied_at_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+    }
+    Ok(())
+}
+
+fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+const V1: &str = r#"
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    upn TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    mail TEXT,
+    enabled INTEGER NOT NULL,
+    immutable_id TEXT,
+    source TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    tokens_valid_from INTEGER NOT NULL,
+    password_hash TEXT
+);
+
+CREATE TABLE security_groups (
+    id TEXT PRIMARY KEY,
+    name_key TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    description TEXT,
+    source TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE group_members (
+    group_id TEXT NOT NULL REFERENCES security_groups (id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    PRIMARY KEY (group_id, user_id)
+);
+CREATE INDEX group_members_by_user ON group_members (user_id);
+
+CREATE TABLE domains (
+    name_key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    verified INTEGER NOT NULL,
+    authentication TEXT NOT NULL,
+    is_default INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE applications (
+    client_id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    secret_hash TEXT,
+    redirect_uris TEXT NOT NULL,
+    grants TEXT NOT NULL,
+    first_party INTEGER NOT NULL,
+    post_logout_redirect_uris TEXT NOT NULL,
+    app_roles TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE resources (
+    id TEXT PRIMARY KEY,
+    uri TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    app_roles TEXT NOT NULL,
+    token_alg TEXT NOT NULL,
+    access_token_lifetime INTEGER NOT NULL,
+    first_party INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    alg TEXT NOT NULL,
+    sealed_private_key BLOB NOT NULL,
+    public_jwk TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    active_from INTEGER NOT NULL,
+    retired_at INTEGER,
+    expires_at INTEGER
+);
+
+CREATE TABLE auth_codes (
+    code_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    redirect_uri TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    resource TEXT,
+    code_challenge TEXT,
+    nonce TEXT,
+    amr TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    mfa_time INTEGER,
+    session_id TEXT,
+    client_app_type TEXT NOT NULL,
+    ip TEXT,
+    family_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    redeemed_at INTEGER
+);
+CREATE INDEX auth_codes_by_user ON auth_codes (user_id);
+CREATE INDEX auth_codes_by_expiry ON auth_codes (expires_at);
+
+CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    family_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    scopes TEXT NOT NULL,
+    resource TEXT,
+    amr TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    mfa_time INTEGER,
+    session_id TEXT,
+    client_app_type TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_by_user ON refresh_tokens (user_id);
+CREATE INDEX refresh_tokens_by_expiry ON refresh_tokens (expires_at);
+
+CREATE TABLE device_codes (
+    device_code_hash TEXT PRIMARY KEY,
+    user_code_hash TEXT NOT NULL UNIQUE,
+    client_id TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    resource TEXT,
+    status TEXT NOT NULL,
+    approved_user_id TEXT,
+    approved_amr TEXT,
+    approved_auth_time INTEGER,
+    approved_mfa_time INTEGER,
+    approved_session_id TEXT,
+    interval_secs INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    last_poll_at INTEGER,
+    ip TEXT
+);
+CREATE INDEX device_codes_by_expiry ON device_codes (expires_at);
+
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    amr TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    mfa_time INTEGER,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+
+CREATE TABLE flows (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX flows_by_expiry ON flows (expires_at);
+
+CREATE TABLE totp (
+    user_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    sealed_secret BLOB NOT NULL,
+    confirmed INTEGER NOT NULL,
+    last_step INTEGER,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE recovery_codes (
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash TEXT NOT NULL,
+    used_at INTEGER,
+    PRIMARY KEY (user_id, code_hash)
+);
+
+CREATE TABLE passkeys (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    credential_id TEXT NOT NULL UNIQUE,
+    passkey_json TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE INDEX passkeys_by_user ON passkeys (user_id);
+
+CREATE TABLE lockout (
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    location_class TEXT NOT NULL,
+    failures INTEGER NOT NULL,
+    locked_until INTEGER,
+    lockouts INTEGER NOT NULL,
+    recent_bad TEXT NOT NULL,
+    last_failure_at INTEGER,
+    PRIMARY KEY (user_id, location_class)
+);
+
+CREATE TABLE familiar_ips (
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    ip TEXT NOT NULL,
+    last_seen INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (user_id, ip)
+);
+
+CREATE TABLE signins (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    user_id TEXT,
+    upn_key TEXT,
+    app_id TEXT,
+    result TEXT NOT NULL,
+    error_code INTEGER,
+    client_app_type TEXT NOT NULL,
+    ip TEXT,
+    event TEXT NOT NULL
+);
+CREATE INDEX signins_by_time ON signins (created_at);
+CREATE INDEX signins_by_user_time ON signins (upn_key, created_at);
+"#;
