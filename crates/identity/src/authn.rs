@@ -101,10 +101,16 @@ pub async fn check_password(
     let detail = match effect.lock().ok().and_then(|g| *g) {
         Some(FailureEffect::Repeated) => "wrong password (repeat, not counted)".to_string(),
         Some(FailureEffect::Counted { remaining }) => {
-            format!("wrong password ({} locations, {remaining} before lockout)", class.as_str())
+            format!(
+                "wrong password ({} locations, {remaining} before lockout)",
+                class.as_str()
+            )
         }
         Some(FailureEffect::Locked { until }) => {
-            format!("wrong password; {} locations locked until {until}", class.as_str())
+            format!(
+                "wrong password; {} locations locked until {until}",
+                class.as_str()
+            )
         }
         None => "wrong password".to_string(),
     };

@@ -22,7 +22,9 @@ pub async fn ensure_tenant(
     now: OffsetDateTime,
 ) -> Result<Uuid, StoreError> {
     let tenant = match store.get_setting("tenant_id").await? {
-        Some(t) => Uuid::parse_str(&t).map_err(|e| StoreError::Backend(format!("tenant_id: {e}")))?,
+        Some(t) => {
+            Uuid::parse_str(&t).map_err(|e| StoreError::Backend(format!("tenant_id: {e}")))?
+        }
         None => {
             let id = Uuid::new_v4();
             store.put_setting("tenant_id", &id.to_string()).await?;
@@ -43,7 +45,14 @@ pub async fn ensure_tenant(
             })
             .await?;
     }
-    ensure_resource(store, &cfg.issuer, "mailward identity", IDENTITY_SCOPES, now).await?;
+    ensure_resource(
+        store,
+        &cfg.issuer,
+        "mailward identity",
+        IDENTITY_SCOPES,
+        now,
+    )
+    .await?;
     ensure_resource(
         store,
         &cfg.mail_resource_uri,
@@ -65,7 +74,14 @@ pub async fn ensure_tenant(
         now,
     )
     .await?;
-    ensure_app(store, well_known::CLI_CLIENT_ID, "mailward CLI", &["http://localhost"], now).await?;
+    ensure_app(
+        store,
+        well_known::CLI_CLIENT_ID,
+        "mailward CLI",
+        &["http://localhost"],
+        now,
+    )
+    .await?;
     Ok(tenant)
 }
 
@@ -112,7 +128,8 @@ async fn ensure_app(
     if store.app(client_id).await?.is_some() {
         return Ok(());
     }
-    let client_id = ClientId::try_from(client_id).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let client_id =
+        ClientId::try_from(client_id).map_err(|e| StoreError::Backend(e.to_string()))?;
     let redirect_uris = redirects
         .iter()
         .map(|r| RedirectUri::try_from(*r))
@@ -126,7 +143,11 @@ async fn ensure_app(
                 kind: ClientKind::Public,
                 secret_hash: None,
                 redirect_uris,
-                grants: vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::DeviceCode],
+                grants: vec![
+                    GrantType::AuthorizationCode,
+                    GrantType::RefreshToken,
+                    GrantType::DeviceCode,
+                ],
                 first_party: true,
                 post_logout_redirect_uris: vec![],
                 app_roles: vec![],

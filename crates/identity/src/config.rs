@@ -78,20 +78,12 @@ impl Default for TokenConfig {
 }
 
 /// `[identity.policy]`: the single sign-in policy rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     /// `"everyone"`, `"none"`, or a list of client app types such as
     /// `["mobileAppsAndDesktopClients", "browser"]`.
     pub require_mfa: MfaRule,
-}
-
-impl Default for PolicyConfig {
-    fn default() -> Self {
-        Self {
-            require_mfa: MfaRule::default(),
-        }
-    }
 }
 
 /// `[identity.passwords]`: Argon2id parameters and the bounded worker pool.
@@ -143,17 +135,11 @@ impl Default for KeyConfig {
 }
 
 /// `[identity.webauthn]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebauthnConfig {
     /// Relying party id; defaults to the issuer's host.
     pub rp_id: Option<String>,
-}
-
-impl Default for WebauthnConfig {
-    fn default() -> Self {
-        Self { rp_id: None }
-    }
 }
 
 impl IdentityConfig {
@@ -161,7 +147,11 @@ impl IdentityConfig {
     pub fn validate(&self) -> Vec<String> {
         let mut out = Vec::new();
         match url::Url::parse(&self.issuer) {
-            Ok(u) if u.scheme() == "https" || u.host_str() == Some("127.0.0.1") || u.host_str() == Some("localhost") => {
+            Ok(u)
+                if u.scheme() == "https"
+                    || u.host_str() == Some("127.0.0.1")
+                    || u.host_str() == Some("localhost") =>
+            {
                 if self.issuer.ends_with('/') {
                     out.push("identity.issuer: must not end with '/'".into());
                 }
@@ -179,10 +169,25 @@ impl IdentityConfig {
         for (k, v, min, max) in [
             ("access_token_secs", t.access_token_secs, 60, 86400),
             ("id_token_secs", t.id_token_secs, 60, 86400),
-            ("refresh_token_secs", t.refresh_token_secs, 3600, 365 * 86400),
-            ("authorization_code_secs", t.authorization_code_secs, 10, 600),
+            (
+                "refresh_token_secs",
+                t.refresh_token_secs,
+                3600,
+                365 * 86400,
+            ),
+            (
+                "authorization_code_secs",
+                t.authorization_code_secs,
+                10,
+                600,
+            ),
             ("device_code_secs", t.device_code_secs, 60, 3600),
-            ("device_poll_interval_secs", t.device_poll_interval_secs, 1, 60),
+            (
+                "device_poll_interval_secs",
+                t.device_poll_interval_secs,
+                1,
+                60,
+            ),
             ("session_secs", t.session_secs, 60, 365 * 86400),
             ("flow_secs", t.flow_secs, 60, 86400),
         ] {
@@ -190,7 +195,12 @@ impl IdentityConfig {
                 out.push(format!("identity.tokens.{k}: {v} is outside {min}..={max}"));
             }
         }
-        out.extend(self.lockout.validate().into_iter().map(|e| format!("identity.lockout.{e}")));
+        out.extend(
+            self.lockout
+                .validate()
+                .into_iter()
+                .map(|e| format!("identity.lockout.{e}")),
+        );
         let p = &self.passwords;
         if p.memory_kib < 8 * 1024 {
             out.push("identity.passwords.memory_kib: below 8192 is too weak".into());
@@ -204,8 +214,13 @@ impl IdentityConfig {
         if self.keys.rotate_after_days < 1 {
             out.push("identity.keys.rotate_after_days: must be at least 1".into());
         }
-        if self.keys.publish_after_retire_hours * 3600 < self.tokens.access_token_secs.max(self.tokens.id_token_secs) {
-            out.push("identity.keys.publish_after_retire_hours: must outlast the longest token lifetime".into());
+        if self.keys.publish_after_retire_hours * 3600
+            < self.tokens.access_token_secs.max(self.tokens.id_token_secs)
+        {
+            out.push(
+                "identity.keys.publish_after_retire_hours: must outlast the longest token lifetime"
+                    .into(),
+            );
         }
         out
     }
@@ -232,14 +247,22 @@ mod tests {
 
     #[test]
     fn all_problems_reported() {
-        let mut c = IdentityConfig::default();
-        c.issuer = "http://example.com/".into();
+        let mut c = IdentityConfig {
+            issuer: "http://example.com/".into(),
+            ..IdentityConfig::default()
+        };
         c.tokens.access_token_secs = 5;
         c.lockout.threshold = 0;
         let errs = c.validate();
         assert!(errs.iter().any(|e| e.starts_with("identity.issuer")));
-        assert!(errs.iter().any(|e| e.starts_with("identity.tokens.access_token_secs")));
-        assert!(errs.iter().any(|e| e.starts_with("identity.lockout.threshold")));
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("identity.tokens.access_token_secs"))
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("identity.lockout.threshold"))
+        );
     }
 
     #[test]

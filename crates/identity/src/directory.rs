@@ -5,7 +5,8 @@
 use crate::password::{Busy, PasswordPool};
 use mailward_store::{DynStore, StoreError};
 use mailward_types::model::{
-    Application, AuthenticationMode, ClientKind, Domain, GrantType, Group, Resource, Role, TokenAlg, User, UserSource,
+    Application, AuthenticationMode, ClientKind, Domain, GrantType, Group, Resource, Role,
+    TokenAlg, User, UserSource,
 };
 use mailward_types::{ClientId, RedirectUri, Secret, Upn};
 use serde::{Deserialize, Serialize};
@@ -198,10 +199,18 @@ impl From<&Application> for AppView {
             app_id: a.client_id.to_string(),
             display_name: a.display_name.clone(),
             kind: a.kind.as_str().to_string(),
-            redirect_uris: a.redirect_uris.iter().map(|r| r.as_str().to_string()).collect(),
+            redirect_uris: a
+                .redirect_uris
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
             grants: a.grants.iter().map(|g| g.as_str().to_string()).collect(),
             app_roles: a.app_roles.clone(),
-            post_logout_redirect_uris: a.post_logout_redirect_uris.iter().map(|r| r.as_str().to_string()).collect(),
+            post_logout_redirect_uris: a
+                .post_logout_redirect_uris
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
             first_party: a.first_party,
             has_secret: a.secret_hash.is_some(),
         }
@@ -277,13 +286,21 @@ impl Directory {
             )));
         }
         if len > 256 {
-            return Err(AdminError::Invalid("password must be at most 256 characters".into()));
+            return Err(AdminError::Invalid(
+                "password must be at most 256 characters".into(),
+            ));
         }
         Ok(self.passwords.hash(pw).await?)
     }
 
-    pub async fn add_user(&self, new: NewUser, source: UserSource, now: OffsetDateTime) -> Result<User> {
-        let upn = Upn::try_from(new.user_principal_name.as_str()).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    pub async fn add_user(
+        &self,
+        new: NewUser,
+        source: UserSource,
+        now: OffsetDateTime,
+    ) -> Result<User> {
+        let upn = Upn::try_from(new.user_principal_name.as_str())
+            .map_err(|e| AdminError::Invalid(e.to_string()))?;
         if self.store.domain(upn.domain()).await?.is_none() {
             return Err(AdminError::Invalid(format!(
                 "the domain '{}' is not registered in this tenant (add it with `mailward domain add`)",
@@ -296,7 +313,9 @@ impl Directory {
         };
         let user = User {
             id: Uuid::new_v4(),
-            display_name: new.display_name.unwrap_or_else(|| upn.as_str().split('@').next().unwrap_or("").to_string()),
+            display_name: new
+                .display_name
+                .unwrap_or_else(|| upn.as_str().split('@').next().unwrap_or("").to_string()),
             mail: new.mail.or_else(|| Some(upn.to_string())),
             upn,
             enabled: new.account_enabled.unwrap_or(true),
@@ -310,14 +329,23 @@ impl Directory {
         Ok(user)
     }
 
-    pub async fn update_user(&self, key: &str, patch: UserPatch, now: OffsetDateTime) -> Result<User> {
+    pub async fn update_user(
+        &self,
+        key: &str,
+        patch: UserPatch,
+        now: OffsetDateTime,
+    ) -> Result<User> {
         let user = self.find_user(key).await?;
         let roles = patch.roles.as_deref().map(parse_roles).transpose()?;
         let new_upn = match &patch.user_principal_name {
             Some(u) => {
-                let upn = Upn::try_from(u.as_str()).map_err(|e| AdminError::Invalid(e.to_string()))?;
+                let upn =
+                    Upn::try_from(u.as_str()).map_err(|e| AdminError::Invalid(e.to_string()))?;
                 if self.store.domain(upn.domain()).await?.is_none() {
-                    return Err(AdminError::Invalid(format!("the domain '{}' is not registered", upn.domain())));
+                    return Err(AdminError::Invalid(format!(
+                        "the domain '{}' is not registered",
+                        upn.domain()
+                    )));
                 }
                 Some(upn)
             }
@@ -402,10 +430,17 @@ impl Directory {
         found.ok_or_else(|| AdminError::NotFound(format!("group '{key}'")))
     }
 
-    pub async fn add_group(&self, name: &str, description: Option<String>, now: OffsetDateTime) -> Result<Group> {
+    pub async fn add_group(
+        &self,
+        name: &str,
+        description: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<Group> {
         let name = name.trim();
         if name.is_empty() || name.len() > 256 {
-            return Err(AdminError::Invalid("group name must be 1-256 characters".into()));
+            return Err(AdminError::Invalid(
+                "group name must be 1-256 characters".into(),
+            ));
         }
         let g = Group {
             id: Uuid::new_v4(),
@@ -472,15 +507,27 @@ impl Directory {
         let grants = match &new.grants {
             Some(g) => parse_grants(g)?,
             None if kind == ClientKind::Confidential => {
-                vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::ClientCredentials]
+                vec![
+                    GrantType::AuthorizationCode,
+                    GrantType::RefreshToken,
+                    GrantType::ClientCredentials,
+                ]
             }
-            None => vec![GrantType::AuthorizationCode, GrantType::RefreshToken, GrantType::DeviceCode],
+            None => vec![
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::DeviceCode,
+            ],
         };
         if kind == ClientKind::Public && grants.contains(&GrantType::ClientCredentials) {
-            return Err(AdminError::Invalid("public clients cannot use client_credentials".into()));
+            return Err(AdminError::Invalid(
+                "public clients cannot use client_credentials".into(),
+            ));
         }
         if grants.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
-            return Err(AdminError::Invalid("the authorization_code grant needs at least one redirect URI".into()));
+            return Err(AdminError::Invalid(
+                "the authorization_code grant needs at least one redirect URI".into(),
+            ));
         }
         let (secret, secret_hash) = if kind == ClientKind::Confidential {
             let s = mailward_oauth::random::token();
@@ -490,7 +537,8 @@ impl Directory {
             (None, None)
         };
         let app = Application {
-            client_id: ClientId::try_from(Uuid::new_v4().to_string()).map_err(|e| AdminError::Invalid(e.to_string()))?,
+            client_id: ClientId::try_from(Uuid::new_v4().to_string())
+                .map_err(|e| AdminError::Invalid(e.to_string()))?,
             display_name: new.display_name,
             kind,
             secret_hash: secret_hash.clone(),
@@ -511,11 +559,21 @@ impl Directory {
     pub async fn update_app(&self, client_id: &str, patch: AppPatch) -> Result<Application> {
         let app = self.find_app(client_id).await?;
         let grants = patch.grants.as_deref().map(parse_grants).transpose()?;
-        if app.kind == ClientKind::Public && grants.as_ref().is_some_and(|g| g.contains(&GrantType::ClientCredentials)) {
-            return Err(AdminError::Invalid("public clients cannot use client_credentials".into()));
+        if app.kind == ClientKind::Public
+            && grants
+                .as_ref()
+                .is_some_and(|g| g.contains(&GrantType::ClientCredentials))
+        {
+            return Err(AdminError::Invalid(
+                "public clients cannot use client_credentials".into(),
+            ));
         }
         let redirects = patch.redirect_uris.as_deref().map(parse_uris).transpose()?;
-        let logouts = patch.post_logout_redirect_uris.as_deref().map(parse_uris).transpose()?;
+        let logouts = patch
+            .post_logout_redirect_uris
+            .as_deref()
+            .map(parse_uris)
+            .transpose()?;
         Ok(self
             .store
             .update_app(
@@ -546,7 +604,9 @@ impl Directory {
     pub async fn new_app_secret(&self, client_id: &str) -> Result<String> {
         let app = self.find_app(client_id).await?;
         if app.kind != ClientKind::Confidential {
-            return Err(AdminError::Invalid("only confidential clients have secrets".into()));
+            return Err(AdminError::Invalid(
+                "only confidential clients have secrets".into(),
+            ));
         }
         let s = mailward_oauth::random::token();
         let h = mailward_oauth::random::hash(&s);
@@ -565,7 +625,9 @@ impl Directory {
     pub async fn delete_app(&self, client_id: &str) -> Result<()> {
         let app = self.find_app(client_id).await?;
         if app.first_party {
-            return Err(AdminError::Invalid("first-party applications cannot be deleted".into()));
+            return Err(AdminError::Invalid(
+                "first-party applications cannot be deleted".into(),
+            ));
         }
         self.store.delete_app(app.client_id.as_str()).await?;
         Ok(())
@@ -573,11 +635,16 @@ impl Directory {
 
     pub async fn add_resource(&self, new: NewResource, now: OffsetDateTime) -> Result<Resource> {
         if url::Url::parse(&new.uri).is_err() {
-            return Err(AdminError::Invalid(format!("resource URI '{}' is not an absolute URI", new.uri)));
+            return Err(AdminError::Invalid(format!(
+                "resource URI '{}' is not an absolute URI",
+                new.uri
+            )));
         }
         let token_alg = match new.token_alg.as_deref() {
             None => TokenAlg::ES256,
-            Some(a) => TokenAlg::parse(a).ok_or_else(|| AdminError::Invalid("token algorithm must be ES256 or RS256".into()))?,
+            Some(a) => TokenAlg::parse(a).ok_or_else(|| {
+                AdminError::Invalid("token algorithm must be ES256 or RS256".into())
+            })?,
         };
         let r = Resource {
             id: Uuid::new_v4(),
@@ -599,7 +666,9 @@ impl Directory {
     pub async fn add_domain(&self, name: &str, now: OffsetDateTime) -> Result<Domain> {
         let name = name.trim().to_ascii_lowercase();
         if Upn::try_from(format!("x@{name}").as_str()).is_err() {
-            return Err(AdminError::Invalid(format!("'{name}' is not a valid domain name")));
+            return Err(AdminError::Invalid(format!(
+                "'{name}' is not a valid domain name"
+            )));
         }
         let is_default = self.store.list_domains().await?.is_empty();
         let d = Domain {
@@ -622,19 +691,25 @@ impl Directory {
         for d in self.store.list_domains().await? {
             if d.is_default && d.name != target.name {
                 self.store
-                    .update_domain(&d.name, Box::new(|mut d| {
-                        d.is_default = false;
-                        Ok(d)
-                    }))
+                    .update_domain(
+                        &d.name,
+                        Box::new(|mut d| {
+                            d.is_default = false;
+                            Ok(d)
+                        }),
+                    )
                     .await?;
             }
         }
         Ok(self
             .store
-            .update_domain(&target.name, Box::new(|mut d| {
-                d.is_default = true;
-                Ok(d)
-            }))
+            .update_domain(
+                &target.name,
+                Box::new(|mut d| {
+                    d.is_default = true;
+                    Ok(d)
+                }),
+            )
             .await?)
     }
 
@@ -643,7 +718,9 @@ impl Directory {
         let users = self.store.list_users().await?;
         let in_use = users.iter().filter(|u| u.upn.domain() == name).count();
         if in_use > 0 {
-            return Err(AdminError::Conflict(format!("{in_use} user(s) still use the domain '{name}'")));
+            return Err(AdminError::Conflict(format!(
+                "{in_use} user(s) still use the domain '{name}'"
+            )));
         }
         if !self.store.delete_domain(&name).await? {
             return Err(AdminError::NotFound(format!("domain '{name}'")));

@@ -101,7 +101,9 @@ pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
 /// A `Set-Cookie` value: HttpOnly, Secure, SameSite=Lax, whole site.
 pub fn set_cookie(name: &str, value: &str, max_age: Option<i64>) -> String {
     match max_age {
-        Some(age) => format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={age}"),
+        Some(age) => {
+            format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={age}")
+        }
         None => format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite=Lax"),
     }
 }

@@ -49,7 +49,10 @@ pub struct TokenResponse {
 }
 
 /// Finds the resource a request is for: the named one, or identity's own resource.
-pub async fn resolve_resource(ctx: &Ctx, requested: &RequestedScopes) -> Result<Resource, OAuthError> {
+pub async fn resolve_resource(
+    ctx: &Ctx,
+    requested: &RequestedScopes,
+) -> Result<Resource, OAuthError> {
     let uri = requested.resource.as_deref().unwrap_or(ctx.issuer());
     let found = ctx
         .store()
@@ -57,13 +60,18 @@ pub async fn resolve_resource(ctx: &Ctx, requested: &RequestedScopes) -> Result<
         .await
         .map_err(|e| internal(&e))?;
     found.ok_or_else(|| {
-        OAuthError::invalid_scope(format!("The resource '{uri}' is not registered in this tenant."))
-            .with_code(ErrorCode::UnknownResource)
+        OAuthError::invalid_scope(format!(
+            "The resource '{uri}' is not registered in this tenant."
+        ))
+        .with_code(ErrorCode::UnknownResource)
     })
 }
 
 /// Which of the resource's scopes a user token carries.
-pub fn delegated_scopes(resource: &Resource, requested: &RequestedScopes) -> Result<Vec<String>, OAuthError> {
+pub fn delegated_scopes(
+    resource: &Resource,
+    requested: &RequestedScopes,
+) -> Result<Vec<String>, OAuthError> {
     if requested.default || (requested.scopes.is_empty() && requested.resource.is_some()) {
         return Ok(resource.scopes.clone());
     }
@@ -79,7 +87,10 @@ pub async fn issue(ctx: &Ctx, req: IssueRequest<'_>) -> Result<TokenResponse, OA
     let resource = resolve_resource(ctx, req.scopes).await?;
     let cfg = &ctx.cfg().tokens;
     let now = req.now;
-    let lifetime = resource.access_token_lifetime.clamp(60, 86400).min(cfg.access_token_secs.max(60));
+    let lifetime = resource
+        .access_token_lifetime
+        .clamp(60, 86400)
+        .min(cfg.access_token_secs.max(60));
     let exp = now + Duration::seconds(lifetime);
     let (scp, roles, granted) = match req.user {
         Some(_) => {
@@ -103,7 +114,10 @@ pub async fn issue(ctx: &Ctx, req: IssueRequest<'_>) -> Result<TokenResponse, OA
     let access = AccessClaims {
         iss: ctx.issuer().to_string(),
         aud: resource.uri.clone(),
-        sub: req.user.map(|u| u.id.to_string()).unwrap_or_else(|| client_id.clone()),
+        sub: req
+            .user
+            .map(|u| u.id.to_string())
+            .unwrap_or_else(|| client_id.clone()),
         oid: req.user.map(|u| u.id.to_string()),
         tid: ctx.tenant_id().to_string(),
         upn: req.user.map(|u| u.upn.to_string()),
@@ -141,7 +155,11 @@ pub async fn issue(ctx: &Ctx, req: IssueRequest<'_>) -> Result<TokenResponse, OA
                 tid: ctx.tenant_id().to_string(),
                 upn: Some(user.upn.to_string()),
                 preferred_username: user.upn.to_string(),
-                name: req.scopes.wants("profile").then(|| user.display_name.clone()).or(Some(user.display_name.clone())),
+                name: req
+                    .scopes
+                    .wants("profile")
+                    .then(|| user.display_name.clone())
+                    .or(Some(user.display_name.clone())),
                 email: user.mail.clone().or_else(|| Some(user.upn.to_string())),
                 nonce: req.nonce.clone(),
                 amr: amr.clone(),
@@ -153,13 +171,18 @@ pub async fn issue(ctx: &Ctx, req: IssueRequest<'_>) -> Result<TokenResponse, OA
                 at_hash: Some(at_hash(&access_token)),
                 ver: "2.0".to_string(),
             };
-            Some(keys.sign(TokenAlg::RS256, "JWT", &id).map_err(|e| internal(&e))?)
+            Some(
+                keys.sign(TokenAlg::RS256, "JWT", &id)
+                    .map_err(|e| internal(&e))?,
+            )
         }
         _ => None,
     };
 
     let refresh_token = match req.user {
-        Some(user) if req.scopes.wants("offline_access") && req.app.allows(GrantType::RefreshToken) => {
+        Some(user)
+            if req.scopes.wants("offline_access") && req.app.allows(GrantType::RefreshToken) =>
+        {
             let secret = mailward_oauth::random::token();
             let record = RefreshToken {
                 token_hash: mailward_oauth::random::hash(&secret),
@@ -209,7 +232,12 @@ fn refresh_scopes(requested: &RequestedScopes, resource: &Resource) -> Vec<Strin
     if requested.default {
         out.push(format!("{}/.default", resource.uri));
     } else {
-        out.extend(requested.scopes.iter().map(|s| format!("{}/{}", resource.uri, s)));
+        out.extend(
+            requested
+                .scopes
+                .iter()
+                .map(|s| format!("{}/{}", resource.uri, s)),
+        );
     }
     out
 }

@@ -36,11 +36,16 @@ pub async fn maintain(
     for action in plan_rotation(&existing, &ALGS, &policy, now) {
         match action {
             RotationAction::Generate(alg) => {
-                let key = generate(alg, sealer, now).map_err(|e| KeyMaintenanceError::Keys(e.to_string()))?;
+                let key = generate(alg, sealer, now)
+                    .map_err(|e| KeyMaintenanceError::Keys(e.to_string()))?;
                 tracing::info!(kid = %key.kid, alg = alg.as_str(), "generated signing key");
                 store.insert_signing_key(&key).await?;
             }
-            RotationAction::Retire { kid, at, expires_at } => {
+            RotationAction::Retire {
+                kid,
+                at,
+                expires_at,
+            } => {
                 tracing::info!(%kid, "retiring signing key");
                 store
                     .update_signing_key(

@@ -64,7 +64,8 @@ pub async fn open(
     let pepper = load_pepper(&store, &sealer).await?;
     let keyset = keys::maintain(&store, &sealer, &cfg.keys, now).await?;
     let passwords = password::PasswordPool::new(&cfg.passwords).map_err(OpenError::Config)?;
-    let origin = url::Url::parse(&cfg.issuer).map_err(|e| OpenError::Config(format!("identity.issuer: {e}")))?;
+    let origin = url::Url::parse(&cfg.issuer)
+        .map_err(|e| OpenError::Config(format!("identity.issuer: {e}")))?;
     let passkeys = PasskeyService::new(&cfg.rp_id(), &origin, &cfg.organization)
         .map_err(|e| OpenError::Config(format!("identity.webauthn: {e}")))?;
     let templates = pages::Templates::new().map_err(OpenError::Config)?;
@@ -118,7 +119,9 @@ async fn load_pepper(store: &DynStore, sealer: &Sealer) -> Result<[u8; 32], Stor
             out.copy_from_slice(&raw);
             return Ok(out);
         }
-        return Err(StoreError::Backend("lockout_pepper has the wrong length".into()));
+        return Err(StoreError::Backend(
+            "lockout_pepper has the wrong length".into(),
+        ));
     }
     let mut out = [0u8; 32];
     rand::rng().fill_bytes(&mut out);

@@ -37,7 +37,12 @@ pub async fn has_any(ctx: &Ctx, user: Uuid) -> Result<bool, StoreError> {
 }
 
 /// Checks a TOTP code; a code for a step already used (or earlier) is refused.
-pub async fn check_totp(ctx: &Ctx, user: Uuid, code: &str, now: OffsetDateTime) -> Result<Option<Amr>, StoreError> {
+pub async fn check_totp(
+    ctx: &Ctx,
+    user: Uuid,
+    code: &str,
+    now: OffsetDateTime,
+) -> Result<Option<Amr>, StoreError> {
     let Some(rec) = ctx.store().totp(user).await?.filter(|t| t.confirmed) else {
         return Ok(None);
     };
@@ -53,7 +58,12 @@ pub async fn check_totp(ctx: &Ctx, user: Uuid, code: &str, now: OffsetDateTime) 
 }
 
 /// Consumes a recovery code.
-pub async fn check_recovery(ctx: &Ctx, user: Uuid, code: &str, now: OffsetDateTime) -> Result<Option<Amr>, StoreError> {
+pub async fn check_recovery(
+    ctx: &Ctx,
+    user: Uuid,
+    code: &str,
+    now: OffsetDateTime,
+) -> Result<Option<Amr>, StoreError> {
     let hash = recovery::hash(user, code);
     let ok = ctx.store().use_recovery_code(user, &hash, now).await?;
     Ok(ok.then_some(Amr::Otp))
@@ -62,7 +72,10 @@ pub async fn check_recovery(ctx: &Ctx, user: Uuid, code: &str, now: OffsetDateTi
 /// Issues a fresh set of recovery codes (replacing any old ones) and returns them for
 /// showing once.
 pub async fn new_recovery_codes(ctx: &Ctx, user: Uuid) -> Result<Vec<String>, StoreError> {
-    let codes: Vec<String> = recovery::generate().into_iter().map(|c| c.into_exposed()).collect();
+    let codes: Vec<String> = recovery::generate()
+        .into_iter()
+        .map(|c| c.into_exposed())
+        .collect();
     let hashes: Vec<String> = codes.iter().map(|c| recovery::hash(user, c)).collect();
     ctx.store().replace_recovery_codes(user, &hashes).await?;
     Ok(codes)

@@ -19,11 +19,26 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("password.html", include_str!("../templates/password.html")),
     ("mfa.html", include_str!("../templates/mfa.html")),
     ("register.html", include_str!("../templates/register.html")),
-    ("recovery_codes.html", include_str!("../templates/recovery_codes.html")),
-    ("form_post.html", include_str!("../templates/form_post.html")),
-    ("device_code.html", include_str!("../templates/device_code.html")),
-    ("device_done.html", include_str!("../templates/device_done.html")),
-    ("signed_out.html", include_str!("../templates/signed_out.html")),
+    (
+        "recovery_codes.html",
+        include_str!("../templates/recovery_codes.html"),
+    ),
+    (
+        "form_post.html",
+        include_str!("../templates/form_post.html"),
+    ),
+    (
+        "device_code.html",
+        include_str!("../templates/device_code.html"),
+    ),
+    (
+        "device_done.html",
+        include_str!("../templates/device_done.html"),
+    ),
+    (
+        "signed_out.html",
+        include_str!("../templates/signed_out.html"),
+    ),
 ];
 
 impl Templates {

@@ -3,7 +3,9 @@
 //! [`Busy`] at once, so a flood of sign-ins cannot exhaust memory or starve other requests.
 
 use crate::config::PasswordConfig;
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version};
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version,
+};
 use mailward_types::Secret;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -25,7 +27,9 @@ pub struct PasswordPool {
 impl PasswordPool {
     pub fn new(cfg: &PasswordConfig) -> Result<Self, String> {
         let workers = if cfg.workers == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
         } else {
             cfg.workers
         };
@@ -54,7 +58,8 @@ impl PasswordPool {
     pub async fn verify(&self, hash: &str, password: &Secret<String>) -> Result<bool, Busy> {
         let hash = hash.to_string();
         let pw = password.clone();
-        self.run(move || verify_blocking(&hash, pw.expose_secret())).await
+        self.run(move || verify_blocking(&hash, pw.expose_secret()))
+            .await
     }
 
     /// Spends the same effort as a real verification and answers false, so that unknown
@@ -69,9 +74,21 @@ impl PasswordPool {
         .await
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, Busy> {
-        let _admitted = self.admission.clone().try_acquire_owned().map_err(|_| Busy)?;
-        let permit = self.workers.clone().acquire_owned().await.map_err(|_| Busy)?;
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Busy> {
+        let _admitted = self
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Busy)?;
+        let permit = self
+            .workers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Busy)?;
         let out = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             f()

@@ -15,7 +15,12 @@ use std::path::PathBuf;
 #[command(name = "mailward", version, propagate_version = true)]
 pub struct Cli {
     /// Data directory for local administration (and for `up`).
-    #[arg(long, global = true, env = "MAILWARD_DATA", default_value = "./mailward-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "MAILWARD_DATA",
+        default_value = "./mailward-data"
+    )]
     pub data: PathBuf,
     /// Configuration file (defaults apply when absent).
     #[arg(long, global = true, env = "MAILWARD_CONFIG")]

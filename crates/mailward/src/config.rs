@@ -64,13 +64,16 @@ const OPTIONAL_KEYS: &[&str] = &["identity.webauthn.rp_id"];
 impl Config {
     /// Loads and checks a file; `Err` lists every problem, one per line.
     pub fn load(path: &Path) -> Result<Config, Vec<String>> {
-        let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
         Config::parse(&text)
     }
 
     pub fn parse(text: &str) -> Result<Config, Vec<String>> {
-        let user: toml::Table = toml::from_str(text).map_err(|e| vec![format!("syntax: {}", e.message())])?;
-        let defaults = toml::Table::try_from(Config::default()).map_err(|e| vec![format!("internal: {e}")])?;
+        let user: toml::Table =
+            toml::from_str(text).map_err(|e| vec![format!("syntax: {}", e.message())])?;
+        let defaults =
+            toml::Table::try_from(Config::default()).map_err(|e| vec![format!("internal: {e}")])?;
         let mut problems = vec![];
         // 1. Unknown keys, all of them.
         unknown_keys(&user, &defaults, "", &mut problems);
@@ -78,7 +81,10 @@ impl Config {
         let mut leaves = vec![];
         collect_leaves(&user, "", &mut leaves);
         for (path, value) in &leaves {
-            if problems.iter().any(|p: &String| p.starts_with(&format!("{path}:"))) {
+            if problems
+                .iter()
+                .any(|p: &String| p.starts_with(&format!("{path}:")))
+            {
                 continue;
             }
             let mut probe = defaults.clone();
@@ -96,7 +102,10 @@ impl Config {
         // 3. Ranges and relations.
         let mut problems = cfg.identity.validate();
         if cfg.version != 1 {
-            problems.push(format!("version: {} is not supported (this mailward reads version 1)", cfg.version));
+            problems.push(format!(
+                "version: {} is not supported (this mailward reads version 1)",
+                cfg.version
+            ));
         }
         if !matches!(cfg.log.format.as_str(), "text" | "json") {
             problems.push("log.format: must be \"text\" or \"json\"".into());
@@ -104,18 +113,29 @@ impl Config {
         if cfg.tls.cert.is_empty() != cfg.tls.key.is_empty() {
             problems.push("tls: set both cert and key, or neither (to use the local CA)".into());
         }
-        if problems.is_empty() { Ok(cfg) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(problems)
+        }
     }
 }
 
 fn unknown_keys(user: &toml::Table, schema: &toml::Table, prefix: &str, out: &mut Vec<String>) {
     for (k, v) in user {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match schema.get(k) {
             None if OPTIONAL_KEYS.contains(&path.as_str()) => {}
             None => {
                 let known: Vec<&str> = schema.keys().map(String::as_str).collect();
-                out.push(format!("{path}: unknown key (known here: {})", known.join(", ")));
+                out.push(format!(
+                    "{path}: unknown key (known here: {})",
+                    known.join(", ")
+                ));
             }
             Some(toml::Value::Table(s)) => {
                 if let toml::Value::Table(u) = v {
@@ -129,7 +149,11 @@ fn unknown_keys(user: &toml::Table, schema: &toml::Table, prefix: &str, out: &mu
 
 fn collect_leaves(t: &toml::Table, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
     for (k, v) in t {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             toml::Value::Table(inner) if !inner.is_empty() => collect_leaves(inner, &path, out),
             other => out.push((path, other.clone())),
@@ -145,7 +169,9 @@ fn set_path(t: &mut toml::Table, path: &str, value: toml::Value) {
             cur.insert(p.to_string(), value);
             return;
         }
-        let entry = cur.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if !entry.is_table() {
             *entry = toml::Value::Table(toml::Table::new());
         }
@@ -190,7 +216,10 @@ mod tests {
         assert!(joined.contains("bogus: unknown key"), "{joined}");
         assert!(joined.contains("identity.colour: unknown key"), "{joined}");
         assert!(joined.contains("identity.issuer:"), "{joined}");
-        assert!(joined.contains("identity.tokens.access_token_secs:"), "{joined}");
+        assert!(
+            joined.contains("identity.tokens.access_token_secs:"),
+            "{joined}"
+        );
         assert!(errs.len() >= 4, "{joined}");
     }
 
@@ -198,7 +227,15 @@ mod tests {
     fn range_errors_reported_together() {
         let text = "[identity.lockout]\nthreshold = 0\n[identity.tokens]\naccess_token_secs = 1\n";
         let errs = Config::parse(text).unwrap_err();
-        assert!(errs.iter().any(|e| e.starts_with("identity.lockout.threshold")), "{errs:?}");
-        assert!(errs.iter().any(|e| e.starts_with("identity.tokens.access_token_secs")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("identity.lockout.threshold")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("identity.tokens.access_token_secs")),
+            "{errs:?}"
+        );
     }
 }

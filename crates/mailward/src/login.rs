@@ -32,7 +32,9 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,19 +74,28 @@ fn save(s: &Session) -> anyhow::Result<()> {
 
 pub async fn login(_cli: &Cli, args: &LoginArgs) -> anyhow::Result<()> {
     let url = args.url.trim_end_matches('/').to_string();
-    let ca = args.ca.as_ref().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
+    let ca = args
+        .ca
+        .as_ref()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
     let client = http_client(ca.as_deref())?;
     let scope = format!("{url}/{} offline_access openid", well_known::ADMIN_SCOPE);
     let res: serde_json::Value = client
         .post(format!("{url}/oauth2/v2.0/devicecode"))
-        .form(&[("client_id", well_known::CLI_CLIENT_ID), ("scope", scope.as_str())])
+        .form(&[
+            ("client_id", well_known::CLI_CLIENT_ID),
+            ("scope", scope.as_str()),
+        ])
         .send()
         .await
         .with_context(|| format!("contacting {url}"))?
         .json()
         .await?;
     let Some(device_code) = res["device_code"].as_str() else {
-        bail!("the server refused the sign-in: {}", res["error_description"].as_str().unwrap_or("unknown error"));
+        bail!(
+            "the server refused the sign-in: {}",
+            res["error_description"].as_str().unwrap_or("unknown error")
+        );
     };
     println!("{}", res["message"].as_str().unwrap_or(""));
     let mut interval = res["interval"].as_u64().unwrap_or(5);
@@ -107,7 +118,8 @@ pub async fn login(_cli: &Cli, args: &LoginArgs) -> anyhow::Result<()> {
                     url: url.clone(),
                     access_token: t["access_token"].as_str().unwrap_or_default().to_string(),
                     refresh_token: t["refresh_token"].as_str().map(str::to_string),
-                    expires_at: mailward_types::clock::now().unix_timestamp() + t["expires_in"].as_i64().unwrap_or(3600),
+                    expires_at: mailward_types::clock::now().unix_timestamp()
+                        + t["expires_in"].as_i64().unwrap_or(3600),
                     ca,
                 };
                 save(&s)?;
@@ -116,7 +128,10 @@ pub async fn login(_cli: &Cli, args: &LoginArgs) -> anyhow::Result<()> {
             }
             Some("authorization_pending") => {}
             Some("slow_down") => interval += 5,
-            Some(_) => bail!("sign-in failed: {}", t["error_description"].as_str().unwrap_or("unknown error")),
+            Some(_) => bail!(
+                "sign-in failed: {}",
+                t["error_description"].as_str().unwrap_or("unknown error")
+            ),
         }
     }
 }
@@ -134,8 +149,11 @@ pub fn logout() -> anyhow::Result<()> {
 /// The stored session, refreshed if its access token is about to expire.
 pub async fn session() -> anyhow::Result<Session> {
     let path = credentials_path()?;
-    let bytes = std::fs::read(&path).map_err(|_| anyhow::anyhow!("not signed in: run `mailward login --url https://HOST:8443` first"))?;
-    let mut s: Session = serde_json::from_slice(&bytes).context("credentials file is damaged; run `mailward login` again")?;
+    let bytes = std::fs::read(&path).map_err(|_| {
+        anyhow::anyhow!("not signed in: run `mailward login --url https://HOST:8443` first")
+    })?;
+    let mut s: Session = serde_json::from_slice(&bytes)
+        .context("credentials file is damaged; run `mailward login` again")?;
     if s.expires_at - 60 > mailward_types::clock::now().unix_timestamp() {
         return Ok(s);
     }
@@ -145,17 +163,25 @@ pub async fn session() -> anyhow::Result<Session> {
     let client = http_client(s.ca.as_deref())?;
     let t: serde_json::Value = client
         .post(format!("{}/oauth2/v2.0/token", s.url))
-        .form(&[("grant_type", "refresh_token"), ("client_id", well_known::CLI_CLIENT_ID), ("refresh_token", rt.as_str())])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", well_known::CLI_CLIENT_ID),
+            ("refresh_token", rt.as_str()),
+        ])
         .send()
         .await?
         .json()
         .await?;
     let Some(at) = t["access_token"].as_str() else {
-        bail!("the sign-in has expired ({}); run `mailward login` again", t["error_description"].as_str().unwrap_or("refresh failed"));
+        bail!(
+            "the sign-in has expired ({}); run `mailward login` again",
+            t["error_description"].as_str().unwrap_or("refresh failed")
+        );
     };
     s.access_token = at.to_string();
     s.refresh_token = t["refresh_token"].as_str().map(str::to_string);
-    s.expires_at = mailward_types::clock::now().unix_timestamp() + t["expires_in"].as_i64().unwrap_or(3600);
+    s.expires_at =
+        mailward_types::clock::now().unix_timestamp() + t["expires_in"].as_i64().unwrap_or(3600);
     save(&s)?;
     Ok(s)
 }

@@ -24,7 +24,12 @@ pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     };
     match path {
         Some(p) => Config::load(&p).map_err(|errs| {
-            anyhow::anyhow!("{} has {} problem(s):\n  {}", p.display(), errs.len(), errs.join("\n  "))
+            anyhow::anyhow!(
+                "{} has {} problem(s):\n  {}",
+                p.display(),
+                errs.len(),
+                errs.join("\n  ")
+            )
         }),
         None => Ok(Config {
             data_dir: cli.data.clone(),
@@ -45,7 +50,8 @@ pub async fn open_identity(cfg: &Config, default_domain: Option<&str>) -> anyhow
             .with_context(|| format!("opening {}", dir.join("identity.db").display()))?,
     );
     let now = mailward_types::clock::now();
-    let ctx = mailward_identity::open(cfg.identity.clone(), store, sealer, default_domain, now).await?;
+    let ctx =
+        mailward_identity::open(cfg.identity.clone(), store, sealer, default_domain, now).await?;
     Ok(ctx)
 }
 
@@ -61,8 +67,14 @@ fn init_tracing(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MAILWARD_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cfg.log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if cfg.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if cfg.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
@@ -71,28 +83,44 @@ pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
     let first_run = !cfg.data_dir.join("identity.db").exists();
     let listener = TcpListener::bind(args.identity_listen)
         .await
-        .with_context(|| format!("identity cannot listen on {} (is another mailward running?)", args.identity_listen))?;
+        .with_context(|| {
+            format!(
+                "identity cannot listen on {} (is another mailward running?)",
+                args.identity_listen
+            )
+        })?;
     let port = listener.local_addr()?.port();
     cfg.identity.listen = listener.local_addr()?;
     if cli.config.is_none() {
         cfg.identity.issuer = format!("https://{}:{port}", args.host);
     }
-    std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let now = mailward_types::clock::now();
-    let ca = mailward_net::ca::ensure(&cfg.data_dir, &[args.host.clone()], now).context("local certificate authority")?;
+    let ca = mailward_net::ca::ensure(&cfg.data_dir, std::slice::from_ref(&args.host), now)
+        .context("local certificate authority")?;
     let ctx = open_identity(&cfg, Some(&args.domain)).await?;
     let admin = bootstrap_admin(&ctx, &args.domain).await?;
     let tls = mailward_net::server_config(&ca.server_cert, &ca.server_key)?;
 
     let issuer = cfg.identity.issuer.clone();
-    println!("mailward is running{}", if first_run { " (first run: state created)" } else { "" });
+    println!(
+        "mailward is running{}",
+        if first_run {
+            " (first run: state created)"
+        } else {
+            ""
+        }
+    );
     println!();
     println!("  identity      {issuer}");
     println!("    sign-in     {issuer}/devicelogin");
     println!("    discovery   {issuer}/.well-known/openid-configuration");
     println!("  data          {}", cfg.data_dir.display());
     println!("  CA            {}", ca.ca_cert.display());
-    println!("                (trust it: curl --cacert, REQUESTS_CA_BUNDLE=..., or your OS trust store)");
+    println!(
+        "                (trust it: curl --cacert, REQUESTS_CA_BUNDLE=..., or your OS trust store)"
+    );
     println!();
     match admin {
         Some((upn, password)) => {
@@ -100,7 +128,9 @@ pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
             println!("  password         {password}");
             println!("                   (shown once; you will set up MFA at first sign-in)");
         }
-        None => println!("  bootstrap admin  created on first run (reset with `mailward user set ADMIN --generate-password`)"),
+        None => println!(
+            "  bootstrap admin  created on first run (reset with `mailward user set ADMIN --generate-password`)"
+        ),
     }
     println!();
     println!("Administer with `mailward user|group|app|domain|signins --help`. Stop with Ctrl-C.");
@@ -133,13 +163,18 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     run_identity(ctx, listener, tls).await
 }
 
-async fn run_identity(ctx: Ctx, listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> anyhow::Result<()> {
+async fn run_identity(
+    ctx: Ctx,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+) -> anyhow::Result<()> {
     let maint = ctx.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
         loop {
             tick.tick().await;
-            if let Err(e) = mailward_identity::maintain(&maint, mailward_types::clock::now()).await {
+            if let Err(e) = mailward_identity::maintain(&maint, mailward_types::clock::now()).await
+            {
                 tracing::error!(error = %e, "maintenance failed");
             }
         }
@@ -178,7 +213,9 @@ async fn bootstrap_admin(ctx: &Ctx, domain: &str) -> anyhow::Result<Option<(Stri
         )
         .await
         .map_err(|e| anyhow::anyhow!("creating the bootstrap admin: {e}"))?;
-    ctx.store().put_setting("bootstrap_admin", &user.id.to_string()).await?;
+    ctx.store()
+        .put_setting("bootstrap_admin", &user.id.to_string())
+        .await?;
     Ok(Some((upn, password)))
 }
 
@@ -187,5 +224,7 @@ pub fn generate_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }

@@ -2,7 +2,10 @@
 //! (printed so clients can trust it) and a server certificate for `localhost`,
 //! `127.0.0.1` and `::1` signed by it. Files are written once and reused.
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 use std::path::{Path, PathBuf};
 use time::{Duration, OffsetDateTime};
 
@@ -20,7 +23,10 @@ pub enum CaError {
     #[error("certificate generation: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("writing {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Creates the CA and a localhost certificate under `dir/tls` unless they exist.
@@ -42,10 +48,18 @@ pub fn ensure(dir: &Path, extra_names: &[String], now: OffsetDateTime) -> Result
 
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name.push(DnType::CommonName, "mailward local CA");
-    ca_params.distinguished_name.push(DnType::OrganizationName, "mailward");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "mailward local CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::OrganizationName, "mailward");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     ca_params.not_before = now - Duration::days(1);
     ca_params.not_after = now + Duration::days(3650);
     let ca_cert = ca_params.self_signed(&ca_key)?;
@@ -55,17 +69,30 @@ pub fn ensure(dir: &Path, extra_names: &[String], now: OffsetDateTime) -> Result
     let mut names = vec!["localhost".to_string()];
     names.extend(extra_names.iter().cloned());
     let mut params = CertificateParams::new(names)?;
-    params.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
-    params.subject_alt_names.push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
-    params.distinguished_name.push(DnType::CommonName, "localhost");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress([127, 0, 0, 1].into()));
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = now - Duration::days(1);
     params.not_after = now + Duration::days(825);
     let server_cert = params.signed_by(&server_key, &issuer)?;
 
     write(&out.ca_cert, ca_cert.pem().as_bytes(), false)?;
-    write(&out.server_cert, format!("{}{}", server_cert.pem(), ca_cert.pem()).as_bytes(), false)?;
+    write(
+        &out.server_cert,
+        format!("{}{}", server_cert.pem(), ca_cert.pem()).as_bytes(),
+        false,
+    )?;
     write(&out.server_key, server_key.serialize_pem().as_bytes(), true)?;
     Ok(out)
 }

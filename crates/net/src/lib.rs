@@ -23,7 +23,10 @@ use tower::ServiceExt;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("reading {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: no usable PEM {what} found")]
     Pem { path: String, what: &'static str },
     #[error("TLS configuration: {0}")]
@@ -37,7 +40,10 @@ pub fn install_crypto_provider() {
 
 /// A rustls server configuration from a PEM certificate chain and private key, offering
 /// HTTP/2 and HTTP/1.1 via ALPN.
-pub fn server_config(cert_pem: &Path, key_pem: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub fn server_config(
+    cert_pem: &Path,
+    key_pem: &Path,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     install_crypto_provider();
     let read = |p: &Path| {
         std::fs::read(p).map_err(|source| TlsError::Read {
@@ -99,21 +105,24 @@ pub async fn serve_https(
         let acceptor = acceptor.clone();
         let router = router.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(ConnectInfo(peer));
-                router.clone().oneshot(req.map(axum::body::Body::new))
-            });
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    router.clone().oneshot(req.map(axum::body::Body::new))
+                },
+            );
             if let Err(e) = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), service)
                 .await

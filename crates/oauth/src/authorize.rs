@@ -60,10 +60,13 @@ impl AuthorizeRequest {
         match params.get("response_type") {
             Some("code") => {}
             Some(other) => {
-                return Err(OAuthError::new("unsupported_response_type", ErrorCode::InvalidRequest)
-                    .with_detail(format!(
-                        "The response type '{other}' is not supported; use 'code'."
-                    )));
+                return Err(OAuthError::new(
+                    "unsupported_response_type",
+                    ErrorCode::InvalidRequest,
+                )
+                .with_detail(format!(
+                    "The response type '{other}' is not supported; use 'code'."
+                )));
             }
             None => return Err(OAuthError::missing("response_type")),
         }
@@ -76,7 +79,10 @@ impl AuthorizeRequest {
                 )));
             }
         };
-        let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+        let code_challenge = match (
+            params.get("code_challenge"),
+            params.get("code_challenge_method"),
+        ) {
             (None, None) => None,
             (Some(c), Some("S256")) if pkce::valid_challenge(c) => Some(c.to_string()),
             (Some(_), Some("S256")) => {
@@ -200,9 +206,24 @@ mod tests {
 
     #[test]
     fn rejections() {
-        assert_eq!(p("client_id=c&redirect_uri=x&response_type=token").unwrap_err().error, "unsupported_response_type");
-        assert!(p(&format!("{BASE}&code_challenge=abc&code_challenge_method=plain")).is_err());
-        assert!(p(&format!("{BASE}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")).is_err());
+        assert_eq!(
+            p("client_id=c&redirect_uri=x&response_type=token")
+                .unwrap_err()
+                .error,
+            "unsupported_response_type"
+        );
+        assert!(
+            p(&format!(
+                "{BASE}&code_challenge=abc&code_challenge_method=plain"
+            ))
+            .is_err()
+        );
+        assert!(
+            p(&format!(
+                "{BASE}&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+            ))
+            .is_err()
+        );
         assert!(p(&format!("{BASE}&prompt=bogus")).is_err());
         assert!(p(&format!("{BASE}&max_age=-1")).is_err());
         assert!(p(&format!("{BASE}&state={}", "x".repeat(3000))).is_err());
@@ -212,6 +233,9 @@ mod tests {
     fn redirect_building() {
         let params = response_params(Some("st"), Ok("abc"), "https://id.example");
         let u = redirect_url("http://localhost:1234/cb?keep=1", &params);
-        assert_eq!(u, "http://localhost:1234/cb?keep=1&code=abc&state=st&iss=https%3A%2F%2Fid.example");
+        assert_eq!(
+            u,
+            "http://localhost:1234/cb?keep=1&code=abc&state=st&iss=https%3A%2F%2Fid.example"
+        );
     }
 }

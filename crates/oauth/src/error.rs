@@ -35,8 +35,9 @@ impl OAuthError {
     }
 
     pub fn missing(param: &str) -> Self {
-        Self::new("invalid_request", ErrorCode::MissingParameter)
-            .with_detail(format!("The request body must contain the parameter '{param}'."))
+        Self::new("invalid_request", ErrorCode::MissingParameter).with_detail(format!(
+            "The request body must contain the parameter '{param}'."
+        ))
     }
 
     pub fn invalid_grant(code: ErrorCode) -> Self {
@@ -137,8 +138,16 @@ mod tests {
         assert_eq!(v["error"], "invalid_grant");
         assert_eq!(v["error_codes"][0], 50126);
         assert_eq!(v["timestamp"], "1970-01-01T00:00:00Z");
-        assert!(v["error_description"].as_str().unwrap().starts_with("MW50126: "));
+        assert!(
+            v["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("MW50126: ")
+        );
         assert_eq!(e.status(), 400);
-        assert_eq!(OAuthError::invalid_client(ErrorCode::InvalidClientSecret).status(), 401);
+        assert_eq!(
+            OAuthError::invalid_client(ErrorCode::InvalidClientSecret).status(),
+            401
+        );
     }
 }

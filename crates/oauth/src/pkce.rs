@@ -52,7 +52,10 @@ mod tests {
         assert_eq!(s256(verifier), challenge);
         assert!(verify_s256(verifier, challenge));
         assert!(valid_challenge(challenge));
-        assert!(!verify_s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx", challenge));
+        assert!(!verify_s256(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx",
+            challenge
+        ));
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub fn parse(scope: &str, resource_param: Option<&str>) -> Result<RequestedScope
         ..Default::default()
     };
     if scope.len() > 4096 {
-        return Err(OAuthError::invalid_scope("The scope parameter is too long."));
+        return Err(OAuthError::invalid_scope(
+            "The scope parameter is too long.",
+        ));
     }
     for token in scope.split_ascii_whitespace() {
         // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -115,7 +117,9 @@ mod tests {
 
     #[test]
     fn oidc_and_resource_scopes() {
-        let r = p("openid profile offline_access https://localhost:8446/IMAP.AccessAsUser.All https://localhost:8446/SMTP.Send");
+        let r = p(
+            "openid profile offline_access https://localhost:8446/IMAP.AccessAsUser.All https://localhost:8446/SMTP.Send",
+        );
         assert!(r.wants("openid") && r.wants("offline_access") && !r.wants("email"));
         assert_eq!(r.resource.as_deref(), Some("https://localhost:8446"));
         assert_eq!(r.scopes, vec!["IMAP.AccessAsUser.All", "SMTP.Send"]);

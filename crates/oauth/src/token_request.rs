@@ -32,7 +32,10 @@ impl Params {
 
     /// A parameter; empty values count as absent (RFC 6749 §3.1).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn require(&self, key: &str) -> Result<&str, OAuthError> {
@@ -138,7 +141,9 @@ pub fn parse(params: &Params, authorization: Option<&str>) -> Result<TokenReques
 /// Client authentication from the body or an HTTP Basic header, never both.
 pub fn client_auth(params: &Params, authorization: Option<&str>) -> Result<ClientAuth, OAuthError> {
     let basic = match authorization {
-        Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => Some(parse_basic(&h[6..])?),
+        Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
+            Some(parse_basic(&h[6..])?)
+        }
         _ => None,
     };
     let body_id = params.get("client_id");
@@ -237,7 +242,13 @@ mod tests {
         assert_eq!(r.client.client_id, "my:app");
         assert_eq!(r.client.secret.unwrap().expose_secret(), "s&cret");
         assert_eq!(r.client.method, ClientAuthMethod::ClientSecretBasic);
-        assert!(parse(&params("grant_type=client_credentials&client_secret=x"), Some(&h)).is_err());
+        assert!(
+            parse(
+                &params("grant_type=client_credentials&client_secret=x"),
+                Some(&h)
+            )
+            .is_err()
+        );
         assert!(parse(&params("grant_type=client_credentials"), Some("Basic !!!")).is_err());
     }
 }

@@ -17,7 +17,10 @@ pub enum SignInState {
     Identify,
     /// Ask for the password. `user` is `None` for a name that matched nobody: the flow
     /// continues so the page does not reveal which names exist, and fails at the password.
-    FirstFactor { username: String, user: Option<Uuid> },
+    FirstFactor {
+        username: String,
+        user: Option<Uuid>,
+    },
     /// Ask for a second factor.
     SecondFactor {
         user: Uuid,
@@ -104,14 +107,18 @@ impl SignInState {
             | (SignInState::FirstFactor { .. }, FirstFactor::Wrong) => SignInState::Denied {
                 code: ErrorCode::InvalidCredentials,
             },
-            (SignInState::FirstFactor { user: Some(user), username }, FirstFactor::Verified) => {
-                SignInState::SecondFactor {
-                    user,
+            (
+                SignInState::FirstFactor {
+                    user: Some(user),
                     username,
-                    amr: vec![Amr::Pwd],
-                    auth_time: now,
-                }
-            }
+                },
+                FirstFactor::Verified,
+            ) => SignInState::SecondFactor {
+                user,
+                username,
+                amr: vec![Amr::Pwd],
+                auth_time: now,
+            },
             (other, _) => other.out_of_order(),
         }
     }
@@ -218,11 +225,20 @@ mod tests {
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
     }
     const U: Uuid = Uuid::from_u128(7);
-    const INTERACTIVE: MfaFacts = MfaFacts { registered: true, interactive: true };
+    const INTERACTIVE: MfaFacts = MfaFacts {
+        registered: true,
+        interactive: true,
+    };
 
     fn after_password() -> SignInState {
-        SignInState::identify("a@b.c", Lookup::Found { user: U, enabled: true })
-            .first_factor(FirstFactor::Verified, now())
+        SignInState::identify(
+            "a@b.c",
+            Lookup::Found {
+                user: U,
+                enabled: true,
+            },
+        )
+        .first_factor(FirstFactor::Verified, now())
     }
 
     #[test]
@@ -230,7 +246,9 @@ mod tests {
         let s = after_password().policy(&Decision::RequireMfa, INTERACTIVE);
         assert!(matches!(s, SignInState::SecondFactor { .. }));
         let s = s.second_factor(Some(Amr::Otp), now());
-        let SignInState::Complete(c) = s else { panic!("{s:?}") };
+        let SignInState::Complete(c) = s else {
+            panic!("{s:?}")
+        };
         assert_eq!(c.amr, vec![Amr::Pwd, Amr::Otp, Amr::Mfa]);
         assert_eq!(c.mfa_time, Some(now()));
     }
@@ -238,50 +256,121 @@ mod tests {
     #[test]
     fn allow_without_mfa() {
         let s = after_password().policy(&Decision::Allow, INTERACTIVE);
-        let SignInState::Complete(c) = s else { panic!() };
+        let SignInState::Complete(c) = s else {
+            panic!()
+        };
         assert_eq!(c.amr, vec![Amr::Pwd]);
     }
 
     #[test]
     fn denials() {
-        let disabled = SignInState::identify("a@b.c", Lookup::Found { user: U, enabled: false });
-        assert_eq!(disabled, SignInState::Denied { code: ErrorCode::UserDisabled });
+        let disabled = SignInState::identify(
+            "a@b.c",
+            Lookup::Found {
+                user: U,
+                enabled: false,
+            },
+        );
+        assert_eq!(
+            disabled,
+            SignInState::Denied {
+                code: ErrorCode::UserDisabled
+            }
+        );
         let unknown = SignInState::identify("x@b.c", Lookup::NotFound);
-        assert!(matches!(unknown, SignInState::FirstFactor { user: None, .. }));
+        assert!(matches!(
+            unknown,
+            SignInState::FirstFactor { user: None, .. }
+        ));
         assert_eq!(
             unknown.first_factor(FirstFactor::Verified, now()),
-            SignInState::Denied { code: ErrorCode::InvalidCredentials }
+            SignInState::Denied {
+                code: ErrorCode::InvalidCredentials
+            }
         );
-        let s = SignInState::identify("a@b.c", Lookup::Found { user: U, enabled: true });
-        assert_eq!(s.clone().first_factor(FirstFactor::Wrong, now()), SignInState::Denied { code: ErrorCode::InvalidCredentials });
-        assert_eq!(s.first_factor(FirstFactor::Locked, now()), SignInState::Denied { code: ErrorCode::LockedOut });
+        let s = SignInState::identify(
+            "a@b.c",
+            Lookup::Found {
+                user: U,
+                enabled: true,
+            },
+        );
+        assert_eq!(
+            s.clone().first_factor(FirstFactor::Wrong, now()),
+            SignInState::Denied {
+                code: ErrorCode::InvalidCredentials
+            }
+        );
+        assert_eq!(
+            s.first_factor(FirstFactor::Locked, now()),
+            SignInState::Denied {
+                code: ErrorCode::LockedOut
+            }
+        );
         assert_eq!(
             after_password().policy(&Decision::Block(ErrorCode::BlockedByPolicy), INTERACTIVE),
-            SignInState::Denied { code: ErrorCode::BlockedByPolicy }
+            SignInState::Denied {
+                code: ErrorCode::BlockedByPolicy
+            }
         );
     }
 
     #[test]
     fn registration_and_non_interactive() {
-        let s = after_password().policy(&Decision::RequireMfa, MfaFacts { registered: false, interactive: true });
+        let s = after_password().policy(
+            &Decision::RequireMfa,
+            MfaFacts {
+                registered: false,
+                interactive: true,
+            },
+        );
         assert!(matches!(s, SignInState::RegisterMfa { .. }));
-        assert!(matches!(s.second_factor(Some(Amr::Otp), now()), SignInState::Complete(_)));
+        assert!(matches!(
+            s.second_factor(Some(Amr::Otp), now()),
+            SignInState::Complete(_)
+        ));
         assert_eq!(
-            after_password().policy(&Decision::RequireMfa, MfaFacts { registered: false, interactive: false }),
-            SignInState::Denied { code: ErrorCode::MfaRegistrationRequired }
+            after_password().policy(
+                &Decision::RequireMfa,
+                MfaFacts {
+                    registered: false,
+                    interactive: false
+                }
+            ),
+            SignInState::Denied {
+                code: ErrorCode::MfaRegistrationRequired
+            }
         );
         assert_eq!(
-            after_password().policy(&Decision::RequireMfa, MfaFacts { registered: true, interactive: false }),
-            SignInState::Denied { code: ErrorCode::MfaRequired }
+            after_password().policy(
+                &Decision::RequireMfa,
+                MfaFacts {
+                    registered: true,
+                    interactive: false
+                }
+            ),
+            SignInState::Denied {
+                code: ErrorCode::MfaRequired
+            }
         );
     }
 
     #[test]
     fn out_of_order_steps_are_denied() {
         let s = SignInState::Identify.second_factor(Some(Amr::Otp), now());
-        assert_eq!(s, SignInState::Denied { code: ErrorCode::InvalidRequest });
+        assert_eq!(
+            s,
+            SignInState::Denied {
+                code: ErrorCode::InvalidRequest
+            }
+        );
         let s = SignInState::Identify.policy(&Decision::Allow, INTERACTIVE);
-        assert_eq!(s, SignInState::Denied { code: ErrorCode::InvalidRequest });
+        assert_eq!(
+            s,
+            SignInState::Denied {
+                code: ErrorCode::InvalidRequest
+            }
+        );
         // A failed second factor keeps the state.
         let s = after_password().policy(&Decision::RequireMfa, INTERACTIVE);
         assert_eq!(s.clone().second_factor(None, now()), s);

@@ -173,7 +173,12 @@ mod tests {
         for i in 0..9 {
             let (s, eff) = on_failure(st, &format!("fp{i}"), t(i), &cfg);
             st = s;
-            assert_eq!(eff, FailureEffect::Counted { remaining: 9 - i as u32 });
+            assert_eq!(
+                eff,
+                FailureEffect::Counted {
+                    remaining: 9 - i as u32
+                }
+            );
         }
         let (s, eff) = on_failure(st, "fp9", t(9), &cfg);
         assert_eq!(eff, FailureEffect::Locked { until: t(69) });

@@ -75,7 +75,9 @@ pub const RULE_ID: &str = "mailward-default-mfa-rule";
 /// Evaluates the rule. MFA already done in this session satisfies it; a client that cannot
 /// do MFA at all (legacy `other`, relayed basic auth) is blocked instead of prompted.
 pub fn decide(rule: &MfaRule, ctx: &PolicyContext) -> PolicyResult {
-    if ctx.client_app_type == ClientAppType::ServicePrincipal || !rule.applies_to(ctx.client_app_type) {
+    if ctx.client_app_type == ClientAppType::ServicePrincipal
+        || !rule.applies_to(ctx.client_app_type)
+    {
         return PolicyResult {
             decision: Decision::Allow,
             outcomes: vec![outcome("notApplied", vec![])],
@@ -132,16 +134,35 @@ mod tests {
         let desktop = MfaRule::ClientAppTypes(vec![MobileAppsAndDesktopClients]);
         let cases = [
             (&everyone, Browser, vec![Amr::Pwd], Decision::RequireMfa),
-            (&everyone, Browser, vec![Amr::Pwd, Amr::Otp, Amr::Mfa], Decision::Allow),
-            (&everyone, Other, vec![Amr::Pwd], Decision::Block(ErrorCode::MfaRequired)),
+            (
+                &everyone,
+                Browser,
+                vec![Amr::Pwd, Amr::Otp, Amr::Mfa],
+                Decision::Allow,
+            ),
+            (
+                &everyone,
+                Other,
+                vec![Amr::Pwd],
+                Decision::Block(ErrorCode::MfaRequired),
+            ),
             (&everyone, ServicePrincipal, vec![], Decision::Allow),
             (&none, Browser, vec![Amr::Pwd], Decision::Allow),
             (&none, Other, vec![Amr::Pwd], Decision::Allow),
             (&desktop, Browser, vec![Amr::Pwd], Decision::Allow),
-            (&desktop, MobileAppsAndDesktopClients, vec![Amr::Pwd], Decision::RequireMfa),
+            (
+                &desktop,
+                MobileAppsAndDesktopClients,
+                vec![Amr::Pwd],
+                Decision::RequireMfa,
+            ),
         ];
         for (rule, cat, amr, want) in cases {
-            assert_eq!(decide(rule, &ctx(cat, &amr)).decision, want, "{rule:?} {cat:?} {amr:?}");
+            assert_eq!(
+                decide(rule, &ctx(cat, &amr)).decision,
+                want,
+                "{rule:?} {cat:?} {amr:?}"
+            );
         }
     }
 
@@ -149,8 +170,15 @@ mod tests {
     fn rule_parses_from_config_values() {
         let r: MfaRule = serde_json::from_str("\"everyone\"").unwrap();
         assert_eq!(r, MfaRule::Keyword(MfaKeyword::Everyone));
-        let r: MfaRule = serde_json::from_str("[\"browser\",\"mobileAppsAndDesktopClients\"]").unwrap();
-        assert_eq!(r, MfaRule::ClientAppTypes(vec![ClientAppType::Browser, ClientAppType::MobileAppsAndDesktopClients]));
+        let r: MfaRule =
+            serde_json::from_str("[\"browser\",\"mobileAppsAndDesktopClients\"]").unwrap();
+        assert_eq!(
+            r,
+            MfaRule::ClientAppTypes(vec![
+                ClientAppType::Browser,
+                ClientAppType::MobileAppsAndDesktopClients
+            ])
+        );
         assert!(serde_json::from_str::<MfaRule>("\"sometimes\"").is_err());
     }
 }

@@ -72,7 +72,6 @@ impl SqliteStore {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
@@ -80,17 +79,16 @@ impl SqliteStore {
         let open_err = |e: sqlx::Error| {
             StoreError::Backend(format!("cannot open database {}: {e}", path.display()))
         };
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.clone())
+        // WAL is a property of the file: the writer switches it on once, readers inherit it.
+        let writer = writer_pool()
+            .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
             .await
             .map_err(open_err)?;
         schema::migrate(&writer, clock::millis(clock::now())).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
+            // A local file cannot hang up; a ping before every statement only costs time.
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(open_err)?;
@@ -104,11 +102,7 @@ impl SqliteStore {
             .map_err(backend)?
             .foreign_keys(true)
             .statement_cache_capacity(STATEMENT_CACHE);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
+        let pool = writer_pool()
             .connect_with(options)
             .await
             .map_err(backend)?;
@@ -131,6 +125,17 @@ impl SqliteStore {
             .await
             .map_err(backend)
     }
+}
+
+/// One connection, kept open for the life of the store (so its prepared statements stay
+/// warm, and an in-memory database is not lost).
+fn writer_pool() -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
 }
 
 async fn commit(tx: Transaction<'static, Sqlite>) -> Result<()> {

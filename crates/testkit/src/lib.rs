@@ -5,6 +5,8 @@
 //! **Architecture invariant:** no mocks of mailward components — everything here talks to
 //! real listeners over loopback.
 
+pub use reqwest;
+
 use mailward_identity::directory::{CreatedApp, NewApp, NewUser};
 use mailward_identity::{Ctx, IdentityConfig};
 use mailward_store::{DynStore, SqliteStore};
@@ -102,19 +104,25 @@ impl TestIdentity {
 
     /// An HTTPS client trusting the test CA, with a cookie jar and no automatic redirects.
     pub fn client(&self) -> reqwest::Client {
-        self.client_builder(None).build().unwrap_or_else(|e| panic!("client: {e}"))
+        self.client_builder(None)
+            .build()
+            .unwrap_or_else(|e| panic!("client: {e}"))
     }
 
     /// Like [`client`](Self::client) but connecting from `source` (e.g. 127.0.0.2), so
     /// tests can sign in from different loopback "locations".
     pub fn client_from(&self, source: IpAddr) -> reqwest::Client {
-        self.client_builder(Some(source)).build().unwrap_or_else(|e| panic!("client: {e}"))
+        self.client_builder(Some(source))
+            .build()
+            .unwrap_or_else(|e| panic!("client: {e}"))
     }
 
     pub fn client_builder(&self, source: Option<IpAddr>) -> reqwest::ClientBuilder {
         let pem = std::fs::read(&self.ca_pem).unwrap_or_default();
         let mut b = reqwest::Client::builder()
-            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap_or_else(|e| panic!("CA: {e}")))
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(&pem).unwrap_or_else(|e| panic!("CA: {e}")),
+            )
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .resolve("localhost", SocketAddr::from(([127, 0, 0, 1], self.port)));
@@ -257,22 +265,36 @@ impl Landing {
     }
 
     pub fn param(&self, name: &str) -> Option<String> {
-        self.query().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.query()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
     }
 }
 
 impl Browser {
     pub fn new(t: &TestIdentity) -> Browser {
-        Browser { client: t.client(), base: t.url.clone() }
+        Browser {
+            client: t.client(),
+            base: t.url.clone(),
+        }
     }
 
     pub fn with_client(t: &TestIdentity, client: reqwest::Client) -> Browser {
-        Browser { client, base: t.url.clone() }
+        Browser {
+            client,
+            base: t.url.clone(),
+        }
     }
 
     /// GETs a URL and follows redirects that stay on identity.
     pub async fn get(&self, url: &str) -> Landing {
-        let res = self.client.get(url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let res = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         self.follow(res).await
     }
 
@@ -316,11 +338,20 @@ impl Browser {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_string();
-            let next = if loc.starts_with('/') { format!("{}{loc}", self.base) } else { loc.clone() };
+            let next = if loc.starts_with('/') {
+                format!("{}{loc}", self.base)
+            } else {
+                loc.clone()
+            };
             if !next.starts_with(&self.base) {
                 return Landing::Redirect(next);
             }
-            res = self.client.get(&next).send().await.unwrap_or_else(|e| panic!("GET {next}: {e}"));
+            res = self
+                .client
+                .get(&next)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("GET {next}: {e}"));
         }
         panic!("too many redirects")
     }

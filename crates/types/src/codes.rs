@@ -109,15 +109,23 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             UserNotFound => "The user account does not exist in this directory.",
-            LockedOut => "The account is locked because of too many sign-in attempts. Try again later.",
+            LockedOut => {
+                "The account is locked because of too many sign-in attempts. Try again later."
+            }
             PasswordExpired => "The password has expired.",
             UserDisabled => "The user account is disabled.",
             InteractionRequired => "Interactive sign-in is required.",
             MfaRequired => "Multifactor authentication is required.",
-            MfaRegistrationRequired => "The user must register a multifactor authentication method.",
+            MfaRegistrationRequired => {
+                "The user must register a multifactor authentication method."
+            }
             InvalidCredentials => "Invalid username or password.",
-            RedirectUriMismatch => "The redirect URI does not match the URIs registered for the application.",
-            PkceMismatch => "The code_verifier does not match the code_challenge supplied in the authorization request.",
+            RedirectUriMismatch => {
+                "The redirect URI does not match the URIs registered for the application."
+            }
+            PkceMismatch => {
+                "The code_verifier does not match the code_challenge supplied in the authorization request."
+            }
             BlockedByPolicy => "Access has been blocked by policy.",
             CodeAlreadyRedeemed => "The authorization code has already been redeemed.",
             InvalidGrant => "The provided grant is invalid, expired or revoked.",
@@ -126,11 +134,15 @@ impl ErrorCode {
             InvalidScope => "The requested scope is invalid, unknown or malformed.",
             AuthorizationPending => "The user has not finished authenticating.",
             DeviceCodeExpired => "The device code has expired.",
-            RefreshTokenReused => "The refresh token was already used; every token in its family has been revoked.",
+            RefreshTokenReused => {
+                "The refresh token was already used; every token in its family has been revoked."
+            }
             UnknownClient => "The application was not found in the directory.",
             MissingParameter => "A required request parameter is missing.",
             InvalidRequest => "The request is malformed.",
-            ClientAuthRequired => "The request body must contain client authentication (client_secret or client_assertion).",
+            ClientAuthRequired => {
+                "The request body must contain client authentication (client_secret or client_assertion)."
+            }
             PublicClientWithSecret => "Public clients must not send a client secret.",
             UnauthorizedClient => "The application is not allowed to use this grant type.",
             FreshAuthRequired => "Fresh authentication is required.",
@@ -152,12 +164,35 @@ impl ErrorCode {
 const ALL: &[ErrorCode] = {
     use ErrorCode::*;
     &[
-        UserNotFound, LockedOut, PasswordExpired, UserDisabled, InteractionRequired, MfaRequired,
-        MfaRegistrationRequired, InvalidCredentials, RedirectUriMismatch, PkceMismatch,
-        BlockedByPolicy, CodeAlreadyRedeemed, InvalidGrant, InvalidClientSecret, Expired,
-        InvalidScope, AuthorizationPending, DeviceCodeExpired, RefreshTokenReused, UnknownClient,
-        MissingParameter, InvalidRequest, ClientAuthRequired, PublicClientWithSecret,
-        UnauthorizedClient, FreshAuthRequired, Busy, UnknownResource, AccessDenied,
+        UserNotFound,
+        LockedOut,
+        PasswordExpired,
+        UserDisabled,
+        InteractionRequired,
+        MfaRequired,
+        MfaRegistrationRequired,
+        InvalidCredentials,
+        RedirectUriMismatch,
+        PkceMismatch,
+        BlockedByPolicy,
+        CodeAlreadyRedeemed,
+        InvalidGrant,
+        InvalidClientSecret,
+        Expired,
+        InvalidScope,
+        AuthorizationPending,
+        DeviceCodeExpired,
+        RefreshTokenReused,
+        UnknownClient,
+        MissingParameter,
+        InvalidRequest,
+        ClientAuthRequired,
+        PublicClientWithSecret,
+        UnauthorizedClient,
+        FreshAuthRequired,
+        Busy,
+        UnknownResource,
+        AccessDenied,
     ]
 };
 

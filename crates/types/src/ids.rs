@@ -166,7 +166,10 @@ impl RedirectUri {
 }
 
 fn is_loopback(u: &url::Url) -> bool {
-    matches!(u.host_str(), Some("127.0.0.1") | Some("[::1]") | Some("localhost"))
+    matches!(
+        u.host_str(),
+        Some("127.0.0.1") | Some("[::1]") | Some("localhost")
+    )
 }
 
 impl TryFrom<&str> for RedirectUri {
@@ -213,22 +216,54 @@ mod tests {
 
     #[test]
     fn upn_cases() {
-        for ok in ["alice@contoso.com", "Alice.B@Contoso.COM", "a+b@x.example.org", "admin@localhost"] {
+        for ok in [
+            "alice@contoso.com",
+            "Alice.B@Contoso.COM",
+            "a+b@x.example.org",
+            "admin@localhost",
+        ] {
             assert!(Upn::try_from(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "alice", "@contoso.com", "alice@", "a@-x.com", "a b@x.com", ".a@x.com", "a@x..com"] {
+        for bad in [
+            "",
+            "alice",
+            "@contoso.com",
+            "alice@",
+            "a@-x.com",
+            "a b@x.com",
+            ".a@x.com",
+            "a@x..com",
+        ] {
             assert!(Upn::try_from(bad).is_err(), "{bad}");
         }
-        assert_eq!(Upn::try_from("Alice@Contoso.com").unwrap().as_str(), "alice@contoso.com");
-        assert_eq!(Upn::try_from("alice@contoso.com").unwrap().domain(), "contoso.com");
+        assert_eq!(
+            Upn::try_from("Alice@Contoso.com").unwrap().as_str(),
+            "alice@contoso.com"
+        );
+        assert_eq!(
+            Upn::try_from("alice@contoso.com").unwrap().domain(),
+            "contoso.com"
+        );
     }
 
     #[test]
     fn redirect_uri_rules() {
-        for ok in ["https://app.example/cb", "http://localhost", "http://127.0.0.1:8400/cb", "msal1234://auth", "com.example.app:/oauth"] {
+        for ok in [
+            "https://app.example/cb",
+            "http://localhost",
+            "http://127.0.0.1:8400/cb",
+            "msal1234://auth",
+            "com.example.app:/oauth",
+        ] {
             assert!(RedirectUri::try_from(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://evil.example/cb", "https://app.example/cb#frag", "/relative", "javascript:alert(1)", "data:text/html,x"] {
+        for bad in [
+            "http://evil.example/cb",
+            "https://app.example/cb#frag",
+            "/relative",
+            "javascript:alert(1)",
+            "data:text/html,x",
+        ] {
             assert!(RedirectUri::try_from(bad).is_err(), "{bad}");
         }
     }
@@ -236,18 +271,34 @@ mod tests {
     #[test]
     fn redirect_uri_matching() {
         let check = |reg: &str, req: &str, want: bool| {
-            assert_eq!(RedirectUri::try_from(reg).unwrap().matches(req), want, "{reg} vs {req}");
+            assert_eq!(
+                RedirectUri::try_from(reg).unwrap().matches(req),
+                want,
+                "{reg} vs {req}"
+            );
         };
         check("https://app.example/cb", "https://app.example/cb", true);
         check("https://app.example/cb", "https://app.example/cb/", false);
-        check("https://app.example/cb", "https://app.example:8443/cb", false);
-        check("https://app.example/cb", "https://app.example/cb?x=1", false);
+        check(
+            "https://app.example/cb",
+            "https://app.example:8443/cb",
+            false,
+        );
+        check(
+            "https://app.example/cb",
+            "https://app.example/cb?x=1",
+            false,
+        );
         check("http://127.0.0.1/cb", "http://127.0.0.1:53124/cb", true);
         check("http://localhost", "http://localhost:40111", true);
         check("http://localhost", "http://localhost:40111/", true);
         check("http://127.0.0.1/cb", "http://127.0.0.1:53124/other", false);
         check("http://127.0.0.1/cb", "http://localhost:53124/cb", false);
         check("http://127.0.0.1/cb", "http://127.0.0.1:53124/cb#x", false);
-        check("http://127.0.0.1/cb", "http://user@127.0.0.1:53124/cb", false);
+        check(
+            "http://127.0.0.1/cb",
+            "http://user@127.0.0.1:53124/cb",
+            false,
+        );
     }
 }

@@ -5,7 +5,10 @@
 //! request can carry).
 
 use super::bearer::{bearer_user, challenge};
-use crate::directory::{AdminError, AppPatch, AppView, Directory, GroupView, NewApp, NewResource, NewUser, UserPatch, UserView};
+use crate::directory::{
+    AdminError, AppPatch, AppView, Directory, GroupView, NewApp, NewResource, NewUser, UserPatch,
+    UserView,
+};
 use crate::state::Ctx;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
@@ -41,12 +44,20 @@ pub struct AdminUser {
 
 impl AdminUser {
     pub fn may(&self, p: Permission) -> bool {
-        self.roles.iter().any(|r| match (r, p) {
-            (Role::GlobalAdministrator, _) => true,
-            (Role::GlobalReader, Permission::Read | Permission::ReadLogs) => true,
-            (Role::UserAdministrator, Permission::Read | Permission::ManageUsers) => true,
-            (Role::SecurityAdministrator, Permission::Read | Permission::ReadLogs) => true,
-            _ => false,
+        self.roles.iter().any(|r| {
+            matches!(
+                (r, p),
+                (Role::GlobalAdministrator, _)
+                    | (Role::GlobalReader, Permission::Read | Permission::ReadLogs)
+                    | (
+                        Role::UserAdministrator,
+                        Permission::Read | Permission::ManageUsers
+                    )
+                    | (
+                        Role::SecurityAdministrator,
+                        Permission::Read | Permission::ReadLogs
+                    )
+            )
         })
     }
 
@@ -54,7 +65,11 @@ impl AdminUser {
         if self.may(p) {
             Ok(())
         } else {
-            Err(api_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."))
+            Err(api_error(
+                StatusCode::FORBIDDEN,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            ))
         }
     }
 }
@@ -71,14 +86,21 @@ impl FromRequestParts<Ctx> for AdminUser {
         }
         let now = mailward_types::clock::now();
         let b = bearer_user(ctx, &parts.headers, now).await?;
-        if !b.scopes().iter().any(|s| *s == well_known::ADMIN_SCOPE) {
+        if !b.scopes().contains(&well_known::ADMIN_SCOPE) {
             return Err(challenge(
-                Some(("insufficient_scope", "The token lacks the Directory.AccessAsUser.All scope.")),
+                Some((
+                    "insufficient_scope",
+                    "The token lacks the Directory.AccessAsUser.All scope.",
+                )),
                 StatusCode::FORBIDDEN,
             ));
         }
         if b.user.roles.is_empty() {
-            return Err(api_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied", "The user holds no admin role."));
+            return Err(api_error(
+                StatusCode::FORBIDDEN,
+                "Authorization_RequestDenied",
+                "The user holds no admin role.",
+            ));
         }
         Ok(AdminUser {
             name: b.user.upn.to_string(),
@@ -90,23 +112,42 @@ impl FromRequestParts<Ctx> for AdminUser {
 pub(crate) fn routes() -> Router<Ctx> {
     Router::new()
         .route("/v1.0/users", get(list_users).post(create_user))
-        .route("/v1.0/users/{key}", get(get_user).patch(patch_user).delete(delete_user))
+        .route(
+            "/v1.0/users/{key}",
+            get(get_user).patch(patch_user).delete(delete_user),
+        )
         .route("/v1.0/users/{key}/resetMfa", post(reset_mfa))
-        .route("/v1.0/users/{key}/revokeSignInSessions", post(revoke_sessions))
+        .route(
+            "/v1.0/users/{key}/revokeSignInSessions",
+            post(revoke_sessions),
+        )
         .route("/v1.0/groups", get(list_groups).post(create_group))
         .route("/v1.0/groups/{key}", get(get_group).delete(delete_group))
         .route("/v1.0/groups/{key}/members", post(add_member))
-        .route("/v1.0/groups/{key}/members/{user}", axum::routing::delete(remove_member))
+        .route(
+            "/v1.0/groups/{key}/members/{user}",
+            axum::routing::delete(remove_member),
+        )
         .route("/v1.0/applications", get(list_apps).post(create_app))
-        .route("/v1.0/applications/{id}", get(get_app).patch(patch_app).delete(delete_app))
+        .route(
+            "/v1.0/applications/{id}",
+            get(get_app).patch(patch_app).delete(delete_app),
+        )
         .route("/v1.0/applications/{id}/secret", post(new_secret))
         .route("/v1.0/resources", get(list_resources).post(create_resource))
         .route("/v1.0/domains", get(list_domains).post(create_domain))
-        .route("/v1.0/domains/{name}", axum::routing::patch(patch_domain).delete(delete_domain))
+        .route(
+            "/v1.0/domains/{name}",
+            axum::routing::patch(patch_domain).delete(delete_domain),
+        )
 }
 
 pub(crate) fn api_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response()
+    (
+        status,
+        Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
 }
 
 fn admin_error(e: AdminError) -> Response {
@@ -129,7 +170,13 @@ fn admin_error(e: AdminError) -> Response {
 
 /// Parses a JSON body with a clear error instead of axum's plain-text rejection.
 fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(bytes).map_err(|e| api_error(StatusCode::BAD_REQUEST, "Request_BadRequest", &format!("Invalid JSON body: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        api_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            &format!("Invalid JSON body: {e}"),
+        )
+    })
 }
 
 fn dir(ctx: &Ctx) -> Directory {
@@ -144,7 +191,11 @@ fn list<T: serde::Serialize>(items: Vec<T>) -> Response {
 
 async fn list_users(State(ctx): State<Ctx>, admin: AdminUser) -> R {
     admin.require(Permission::Read)?;
-    let users = ctx.store().list_users().await.map_err(|e| admin_error(e.into()))?;
+    let users = ctx
+        .store()
+        .list_users()
+        .await
+        .map_err(|e| admin_error(e.into()))?;
     Ok(list(users.iter().map(UserView::from).collect()))
 }
 
@@ -152,10 +203,17 @@ async fn create_user(State(ctx): State<Ctx>, admin: AdminUser, raw: axum::body::
     admin.require(Permission::ManageUsers)?;
     let new: NewUser = body(&raw)?;
     if !new.roles.is_empty() && !admin.roles.contains(&Role::GlobalAdministrator) {
-        return Err(api_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Only a GlobalAdministrator may grant roles."));
+        return Err(api_error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Only a GlobalAdministrator may grant roles.",
+        ));
     }
     let now = mailward_types::clock::now();
-    let user = dir(&ctx).add_user(new, UserSource::Cloud, now).await.map_err(admin_error)?;
+    let user = dir(&ctx)
+        .add_user(new, UserSource::Cloud, now)
+        .await
+        .map_err(admin_error)?;
     tracing::info!(admin = %admin.name, user = %user.upn, "user created");
     Ok((StatusCode::CREATED, Json(UserView::from(&user))).into_response())
 }
@@ -164,8 +222,14 @@ async fn get_user(State(ctx): State<Ctx>, admin: AdminUser, Path(key): Path<Stri
     admin.require(Permission::Read)?;
     let d = dir(&ctx);
     let user = d.find_user(&key).await.map_err(admin_error)?;
-    let methods = crate::mfa_methods::methods(&ctx, user.id).await.map_err(|e| admin_error(e.into()))?;
-    let groups = ctx.store().groups_of_user(user.id).await.map_err(|e| admin_error(e.into()))?;
+    let methods = crate::mfa_methods::methods(&ctx, user.id)
+        .await
+        .map_err(|e| admin_error(e.into()))?;
+    let groups = ctx
+        .store()
+        .groups_of_user(user.id)
+        .await
+        .map_err(|e| admin_error(e.into()))?;
     let mut names = vec![];
     for g in groups {
         if let Ok(Some(g)) = ctx.store().group_by_id(g).await {
@@ -180,14 +244,26 @@ async fn get_user(State(ctx): State<Ctx>, admin: AdminUser, Path(key): Path<Stri
     Ok(Json(v).into_response())
 }
 
-async fn patch_user(State(ctx): State<Ctx>, admin: AdminUser, Path(key): Path<String>, raw: axum::body::Bytes) -> R {
+async fn patch_user(
+    State(ctx): State<Ctx>,
+    admin: AdminUser,
+    Path(key): Path<String>,
+    raw: axum::body::Bytes,
+) -> R {
     admin.require(Permission::ManageUsers)?;
     let patch: UserPatch = body(&raw)?;
     if patch.roles.is_some() && !admin.roles.contains(&Role::GlobalAdministrator) {
-        return Err(api_error(StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Only a GlobalAdministrator may change roles."));
+        return Err(api_error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Only a GlobalAdministrator may change roles.",
+        ));
     }
     let now = mailward_types::clock::now();
-    let user = dir(&ctx).update_user(&key, patch, now).await.map_err(admin_error)?;
+    let user = dir(&ctx)
+        .update_user(&key, patch, now)
+        .await
+        .map_err(admin_error)?;
     tracing::info!(admin = %admin.name, user = %user.upn, "user updated");
     Ok(Json(UserView::from(&user)).into_response())
 }
@@ -227,7 +303,12 @@ async fn list_groups(State(ctx): State<Ctx>, admin: AdminUser) -> R {
     admin.require(Permission::Read)?;
     let d = dir(&ctx);
     let mut out: Vec<GroupView> = vec![];
-    for g in ctx.store().list_groups().await.map_err(|e| admin_error(e.into()))? {
+    for g in ctx
+        .store()
+        .list_groups()
+        .await
+        .map_err(|e| admin_error(e.into()))?
+    {
         out.push(d.group_view(&g).await.map_err(admin_error)?);
     }
     Ok(list(out))
@@ -237,8 +318,19 @@ async fn create_group(State(ctx): State<Ctx>, admin: AdminUser, raw: axum::body:
     admin.require(Permission::ManageUsers)?;
     let new: NewGroup = body(&raw)?;
     let d = dir(&ctx);
-    let g = d.add_group(&new.display_name, new.description, mailward_types::clock::now()).await.map_err(admin_error)?;
-    Ok((StatusCode::CREATED, Json(d.group_view(&g).await.map_err(admin_error)?)).into_response())
+    let g = d
+        .add_group(
+            &new.display_name,
+            new.description,
+            mailward_types::clock::now(),
+        )
+        .await
+        .map_err(admin_error)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(d.group_view(&g).await.map_err(admin_error)?),
+    )
+        .into_response())
 }
 
 async fn get_group(State(ctx): State<Ctx>, admin: AdminUser, Path(key): Path<String>) -> R {
@@ -260,29 +352,51 @@ struct MemberRef {
     user: String,
 }
 
-async fn add_member(State(ctx): State<Ctx>, admin: AdminUser, Path(key): Path<String>, raw: axum::body::Bytes) -> R {
+async fn add_member(
+    State(ctx): State<Ctx>,
+    admin: AdminUser,
+    Path(key): Path<String>,
+    raw: axum::body::Bytes,
+) -> R {
     admin.require(Permission::ManageUsers)?;
     let m: MemberRef = body(&raw)?;
-    dir(&ctx).add_member(&key, &m.user).await.map_err(admin_error)?;
+    dir(&ctx)
+        .add_member(&key, &m.user)
+        .await
+        .map_err(admin_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn remove_member(State(ctx): State<Ctx>, admin: AdminUser, Path((key, user)): Path<(String, String)>) -> R {
+async fn remove_member(
+    State(ctx): State<Ctx>,
+    admin: AdminUser,
+    Path((key, user)): Path<(String, String)>,
+) -> R {
     admin.require(Permission::ManageUsers)?;
-    dir(&ctx).remove_member(&key, &user).await.map_err(admin_error)?;
+    dir(&ctx)
+        .remove_member(&key, &user)
+        .await
+        .map_err(admin_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn list_apps(State(ctx): State<Ctx>, admin: AdminUser) -> R {
     admin.require(Permission::Read)?;
-    let apps = ctx.store().list_apps().await.map_err(|e| admin_error(e.into()))?;
+    let apps = ctx
+        .store()
+        .list_apps()
+        .await
+        .map_err(|e| admin_error(e.into()))?;
     Ok(list(apps.iter().map(AppView::from).collect()))
 }
 
 async fn create_app(State(ctx): State<Ctx>, admin: AdminUser, raw: axum::body::Bytes) -> R {
     admin.require(Permission::ManageApps)?;
     let new: NewApp = body(&raw)?;
-    let created = dir(&ctx).add_app(new, mailward_types::clock::now()).await.map_err(admin_error)?;
+    let created = dir(&ctx)
+        .add_app(new, mailward_types::clock::now())
+        .await
+        .map_err(admin_error)?;
     tracing::info!(admin = %admin.name, app = %created.application.app_id, "application created");
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
@@ -293,10 +407,18 @@ async fn get_app(State(ctx): State<Ctx>, admin: AdminUser, Path(id): Path<String
     Ok(Json(AppView::from(&app)).into_response())
 }
 
-async fn patch_app(State(ctx): State<Ctx>, admin: AdminUser, Path(id): Path<String>, raw: axum::body::Bytes) -> R {
+async fn patch_app(
+    State(ctx): State<Ctx>,
+    admin: AdminUser,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> R {
     admin.require(Permission::ManageApps)?;
     let patch: AppPatch = body(&raw)?;
-    let app = dir(&ctx).update_app(&id, patch).await.map_err(admin_error)?;
+    let app = dir(&ctx)
+        .update_app(&id, patch)
+        .await
+        .map_err(admin_error)?;
     Ok(Json(AppView::from(&app)).into_response())
 }
 
@@ -314,20 +436,31 @@ async fn new_secret(State(ctx): State<Ctx>, admin: AdminUser, Path(id): Path<Str
 
 async fn list_resources(State(ctx): State<Ctx>, admin: AdminUser) -> R {
     admin.require(Permission::Read)?;
-    let rs = ctx.store().list_resources().await.map_err(|e| admin_error(e.into()))?;
+    let rs = ctx
+        .store()
+        .list_resources()
+        .await
+        .map_err(|e| admin_error(e.into()))?;
     Ok(list(rs))
 }
 
 async fn create_resource(State(ctx): State<Ctx>, admin: AdminUser, raw: axum::body::Bytes) -> R {
     admin.require(Permission::ManageApps)?;
     let new: NewResource = body(&raw)?;
-    let r = dir(&ctx).add_resource(new, mailward_types::clock::now()).await.map_err(admin_error)?;
+    let r = dir(&ctx)
+        .add_resource(new, mailward_types::clock::now())
+        .await
+        .map_err(admin_error)?;
     Ok((StatusCode::CREATED, Json(r)).into_response())
 }
 
 async fn list_domains(State(ctx): State<Ctx>, admin: AdminUser) -> R {
     admin.require(Permission::Read)?;
-    let ds = ctx.store().list_domains().await.map_err(|e| admin_error(e.into()))?;
+    let ds = ctx
+        .store()
+        .list_domains()
+        .await
+        .map_err(|e| admin_error(e.into()))?;
     Ok(list(ds))
 }
 
@@ -340,7 +473,10 @@ struct NewDomain {
 async fn create_domain(State(ctx): State<Ctx>, admin: AdminUser, raw: axum::body::Bytes) -> R {
     admin.require(Permission::ManageDomains)?;
     let new: NewDomain = body(&raw)?;
-    let d = dir(&ctx).add_domain(&new.name, mailward_types::clock::now()).await.map_err(admin_error)?;
+    let d = dir(&ctx)
+        .add_domain(&new.name, mailward_types::clock::now())
+        .await
+        .map_err(admin_error)?;
     Ok((StatusCode::CREATED, Json(d)).into_response())
 }
 
@@ -350,13 +486,25 @@ struct DomainPatch {
     is_default: Option<bool>,
 }
 
-async fn patch_domain(State(ctx): State<Ctx>, admin: AdminUser, Path(name): Path<String>, raw: axum::body::Bytes) -> R {
+async fn patch_domain(
+    State(ctx): State<Ctx>,
+    admin: AdminUser,
+    Path(name): Path<String>,
+    raw: axum::body::Bytes,
+) -> R {
     admin.require(Permission::ManageDomains)?;
     let patch: DomainPatch = body(&raw)?;
     if patch.is_default != Some(true) {
-        return Err(api_error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Only {\"isDefault\": true} can be set."));
+        return Err(api_error(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Only {\"isDefault\": true} can be set.",
+        ));
     }
-    let d = dir(&ctx).set_default_domain(&name).await.map_err(admin_error)?;
+    let d = dir(&ctx)
+        .set_default_domain(&name)
+        .await
+        .map_err(admin_error)?;
     Ok(Json(d).into_response())
 }
 

@@ -21,16 +21,31 @@ use mailward_types::model::{ClientAppType, ClientKind, GrantType};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-pub async fn handle_authorize(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+pub async fn handle_authorize(
+    State(ctx): State<Ctx>,
+    meta: Meta,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     let params = Params::parse(q.unwrap_or_default().as_bytes());
     authorize(ctx, meta, headers, params).await
 }
 
-pub async fn handle_authorize_post(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle_authorize_post(
+    State(ctx): State<Ctx>,
+    meta: Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     authorize(ctx, meta, headers, Params::parse(&body)).await
 }
 
-async fn authorize(ctx: Ctx, meta: Meta, headers: HeaderMap, params: Result<Params, OAuthError>) -> Response {
+async fn authorize(
+    ctx: Ctx,
+    meta: Meta,
+    headers: HeaderMap,
+    params: Result<Params, OAuthError>,
+) -> Response {
     let now = mailward_types::clock::now();
     let params = match params {
         Ok(p) => p,
@@ -59,7 +74,9 @@ async fn authorize(ctx: Ctx, meta: Meta, headers: HeaderMap, params: Result<Para
         respond_to_client(&ctx, &redirect_uri, mode, &p)
     };
     if !app.allows(GrantType::AuthorizationCode) {
-        return fail(OAuthError::unauthorized_client("The application may not use the authorization code flow."));
+        return fail(OAuthError::unauthorized_client(
+            "The application may not use the authorization code flow.",
+        ));
     }
     let request = match AuthorizeRequest::parse(&params) {
         Ok(r) => r,
@@ -95,7 +112,9 @@ async fn authorize(ctx: Ctx, meta: Meta, headers: HeaderMap, params: Result<Para
     let mut flow = Flow {
         id: Uuid::new_v4(),
         binding_hash: random::hash(&binding),
-        purpose: Purpose::Authorize { request: request.clone() },
+        purpose: Purpose::Authorize {
+            request: request.clone(),
+        },
         client_id: app.client_id.to_string(),
         app_name: app.display_name.clone(),
         client_app_type,
@@ -112,7 +131,15 @@ async fn authorize(ctx: Ctx, meta: Meta, headers: HeaderMap, params: Result<Para
 
     // Single sign-on from an existing session.
     if request.prompt != Some(Prompt::Login) {
-        match usable_session(&ctx, &headers, request.max_age, request.login_hint.as_deref(), now).await {
+        match usable_session(
+            &ctx,
+            &headers,
+            request.max_age,
+            request.login_hint.as_deref(),
+            now,
+        )
+        .await
+        {
             Ok(Some((session, user))) => {
                 if let Err(e) = login::from_session(&ctx, &mut flow, &session, &user, &meta).await {
                     return server_error(&ctx, &meta, &e);
@@ -126,17 +153,27 @@ async fn authorize(ctx: Ctx, meta: Meta, headers: HeaderMap, params: Result<Para
         match &flow.state {
             SignInState::Complete(_) => {}
             SignInState::Identify => {
-                return fail(OAuthError::new("login_required", ErrorCode::InteractionRequired));
+                return fail(OAuthError::new(
+                    "login_required",
+                    ErrorCode::InteractionRequired,
+                ));
             }
             SignInState::Denied { code } => return fail(OAuthError::new("access_denied", *code)),
-            _ => return fail(OAuthError::new("interaction_required", ErrorCode::MfaRequired)),
+            _ => {
+                return fail(OAuthError::new(
+                    "interaction_required",
+                    ErrorCode::MfaRequired,
+                ));
+            }
         }
     }
     let mut response = match flow.state.clone() {
-        SignInState::Complete(done) => match login::finish(&ctx, &meta, &headers, flow, done, now).await {
-            Ok(r) => r,
-            Err(e) => return server_error(&ctx, &meta, &e),
-        },
+        SignInState::Complete(done) => {
+            match login::finish(&ctx, &meta, &headers, flow, done, now).await {
+                Ok(r) => r,
+                Err(e) => return server_error(&ctx, &meta, &e),
+            }
+        }
         _ => {
             if let Err(e) = flow.save(&ctx, now).await {
                 return server_error(&ctx, &meta, &e);
@@ -144,13 +181,19 @@ async fn authorize(ctx: Ctx, meta: Meta, headers: HeaderMap, params: Result<Para
             let hint = request
                 .login_hint
                 .as_deref()
-                .map(|h| format!("&login_hint={}", url::form_urlencoded::byte_serialize(h.as_bytes()).collect::<String>()))
+                .map(|h| {
+                    format!(
+                        "&login_hint={}",
+                        url::form_urlencoded::byte_serialize(h.as_bytes()).collect::<String>()
+                    )
+                })
                 .unwrap_or_default();
             Redirect::to(&format!("/login?flow={}{hint}", flow.id)).into_response()
         }
     };
     if new_binding
-        && let Ok(v) = HeaderValue::from_str(&flows::set_cookie(flows::BINDING_COOKIE, &binding, None))
+        && let Ok(v) =
+            HeaderValue::from_str(&flows::set_cookie(flows::BINDING_COOKIE, &binding, None))
     {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
@@ -164,8 +207,16 @@ async fn usable_session(
     max_age: Option<i64>,
     login_hint: Option<&str>,
     now: OffsetDateTime,
-) -> Result<Option<(mailward_types::records::Session, mailward_types::model::User)>, mailward_store::StoreError> {
-    let Some((id, secret)) = flows::cookie(headers, flows::SESSION_COOKIE).and_then(login::parse_session_cookie) else {
+) -> Result<
+    Option<(
+        mailward_types::records::Session,
+        mailward_types::model::User,
+    )>,
+    mailward_store::StoreError,
+> {
+    let Some((id, secret)) =
+        flows::cookie(headers, flows::SESSION_COOKIE).and_then(login::parse_session_cookie)
+    else {
         return Ok(None);
     };
     let Some(session) = ctx.store().session(id).await? else {
@@ -180,7 +231,8 @@ async fn usable_session(
     let Some(user) = ctx.store().user_by_id(session.user_id).await? else {
         return Ok(None);
     };
-    if !user.enabled || session.auth_time < user.tokens_valid_from {
+    if !user.enabled || session.auth_time.unix_timestamp() < user.tokens_valid_from.unix_timestamp()
+    {
         return Ok(None);
     }
     if login_hint.is_some_and(|h| !h.eq_ignore_ascii_case(user.upn.as_str())) {

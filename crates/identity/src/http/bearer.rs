@@ -19,14 +19,21 @@ pub struct BearerUser {
 
 impl BearerUser {
     pub fn scopes(&self) -> Vec<&str> {
-        self.claims["scp"].as_str().unwrap_or("").split(' ').filter(|s| !s.is_empty()).collect()
+        self.claims["scp"]
+            .as_str()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .collect()
     }
 }
 
 /// RFC 6750 §3 challenge.
 pub fn challenge(error: Option<(&str, &str)>, status: StatusCode) -> Response {
     let value = match error {
-        Some((code, desc)) => format!("Bearer realm=\"mailward\", error=\"{code}\", error_description=\"{desc}\""),
+        Some((code, desc)) => {
+            format!("Bearer realm=\"mailward\", error=\"{code}\", error_description=\"{desc}\"")
+        }
         None => "Bearer realm=\"mailward\"".to_string(),
     };
     let mut res = (status, axum::Json(serde_json::json!({
@@ -40,11 +47,18 @@ pub fn challenge(error: Option<(&str, &str)>, status: StatusCode) -> Response {
 }
 
 /// Extracts and verifies the bearer token, and loads its (enabled) user.
-pub async fn bearer_user(ctx: &Ctx, headers: &HeaderMap, now: OffsetDateTime) -> Result<BearerUser, Response> {
+pub async fn bearer_user(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    now: OffsetDateTime,
+) -> Result<BearerUser, Response> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| challenge(None, StatusCode::UNAUTHORIZED))?;
@@ -54,14 +68,21 @@ pub async fn bearer_user(ctx: &Ctx, headers: &HeaderMap, now: OffsetDateTime) ->
         algs: vec![TokenAlg::ES256, TokenAlg::RS256],
         leeway_secs: 60,
     };
-    let claims = ctx
-        .keys()
-        .verify(token, &expect, now)
-        .map_err(|e| challenge(Some(("invalid_token", &e.to_string())), StatusCode::UNAUTHORIZED))?;
+    let claims = ctx.keys().verify(token, &expect, now).map_err(|e| {
+        challenge(
+            Some(("invalid_token", &e.to_string())),
+            StatusCode::UNAUTHORIZED,
+        )
+    })?;
     let oid = claims["oid"]
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
-        .ok_or_else(|| challenge(Some(("invalid_token", "The token has no user.")), StatusCode::UNAUTHORIZED))?;
+        .ok_or_else(|| {
+            challenge(
+                Some(("invalid_token", "The token has no user.")),
+                StatusCode::UNAUTHORIZED,
+            )
+        })?;
     let user = ctx
         .store()
         .user_by_id(oid)
@@ -71,6 +92,11 @@ pub async fn bearer_user(ctx: &Ctx, headers: &HeaderMap, now: OffsetDateTime) ->
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         })?
         .filter(|u| u.enabled)
-        .ok_or_else(|| challenge(Some(("invalid_token", "The user is disabled or no longer exists.")), StatusCode::UNAUTHORIZED))?;
+        .ok_or_else(|| {
+            challenge(
+                Some(("invalid_token", "The user is disabled or no longer exists.")),
+                StatusCode::UNAUTHORIZED,
+            )
+        })?;
     Ok(BearerUser { user, claims })
 }

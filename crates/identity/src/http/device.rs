@@ -1,17 +1,17 @@
 //! Device authorization (RFC 8628): the device authorization endpoint (§3.1–3.2) and the
 //! verification page where the user enters the code and signs in (§3.3).
 
-use super::{Meta, oauth_err};
 use super::login::{self, server_error};
+use super::{Meta, oauth_err};
 use crate::flows::{self, Flow, Purpose};
 use crate::issue;
 use crate::state::Ctx;
 use axum::Form;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
 use mailward_oauth::token_request::{self, Params};
 use mailward_oauth::{OAuthError, random, scope, user_code};
 use mailward_signin::flow::SignInState;
@@ -24,10 +24,17 @@ use serde_json::json;
 use time::Duration;
 use uuid::Uuid;
 
-pub async fn handle_device_authorization(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle_device_authorization(
+    State(ctx): State<Ctx>,
+    meta: Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = mailward_types::clock::now();
     let err = oauth_err(&meta);
-    let authz = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authz = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let params = match Params::parse(&body) {
         Ok(p) => p,
         Err(e) => return err(e).into_response(),
@@ -41,7 +48,10 @@ pub async fn handle_device_authorization(State(ctx): State<Ctx>, meta: Meta, hea
         Err(e) => return err(e).into_response(),
     };
     if !app.allows(GrantType::DeviceCode) {
-        return err(OAuthError::unauthorized_client("The application may not use the device code flow.")).into_response();
+        return err(OAuthError::unauthorized_client(
+            "The application may not use the device code flow.",
+        ))
+        .into_response();
     }
     let scope_str = params.get("scope").unwrap_or("openid").to_string();
     let requested = match scope::parse(&scope_str, params.get("resource")) {
@@ -66,7 +76,10 @@ pub async fn handle_device_authorization(State(ctx): State<Ctx>, meta: Meta, hea
             device_code_hash: random::hash(&device_code),
             user_code_hash: random::hash(&normalized),
             client_id: app.client_id.to_string(),
-            scopes: scope_str.split_ascii_whitespace().map(str::to_string).collect(),
+            scopes: scope_str
+                .split_ascii_whitespace()
+                .map(str::to_string)
+                .collect(),
             resource: requested.resource.clone(),
             status: DeviceStatus::Pending,
             interval_secs: cfg.device_poll_interval_secs,
@@ -116,13 +129,29 @@ pub struct DeviceForm {
     user_code: String,
 }
 
-pub async fn handle_device_submit(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap, Form(form): Form<DeviceForm>) -> Response {
+pub async fn handle_device_submit(
+    State(ctx): State<Ctx>,
+    meta: Meta,
+    headers: HeaderMap,
+    Form(form): Form<DeviceForm>,
+) -> Response {
     let now = mailward_types::clock::now();
-    let bad = || code_page(&ctx, Some(&form.user_code), Some("That code didn't work. Check the code and try again."), StatusCode::BAD_REQUEST);
+    let bad = || {
+        code_page(
+            &ctx,
+            Some(&form.user_code),
+            Some("That code didn't work. Check the code and try again."),
+            StatusCode::BAD_REQUEST,
+        )
+    };
     let Some(normalized) = user_code::normalize(&form.user_code) else {
         return bad();
     };
-    let record = match ctx.store().device_code_by_user_code(&random::hash(&normalized)).await {
+    let record = match ctx
+        .store()
+        .device_code_by_user_code(&random::hash(&normalized))
+        .await
+    {
         Ok(Some(r)) if r.status == DeviceStatus::Pending && r.expires_at > now => r,
         Ok(_) => return bad(),
         Err(e) => return server_error(&ctx, &meta, &e),
@@ -139,7 +168,9 @@ pub async fn handle_device_submit(State(ctx): State<Ctx>, meta: Meta, headers: H
     let flow = Flow {
         id: Uuid::new_v4(),
         binding_hash: random::hash(&binding),
-        purpose: Purpose::Device { device_code_hash: record.device_code_hash.clone() },
+        purpose: Purpose::Device {
+            device_code_hash: record.device_code_hash.clone(),
+        },
         client_id: app.client_id.to_string(),
         app_name: app.display_name.clone(),
         client_app_type: ClientAppType::MobileAppsAndDesktopClients,
@@ -157,10 +188,12 @@ pub async fn handle_device_submit(State(ctx): State<Ctx>, meta: Meta, headers: H
     // code pasted into a signed-in browser), so the user always signs in explicitly and
     // sees the application name before the device is approved.
     let mut response = match flow.state.clone() {
-        SignInState::Complete(done) => match login::finish(&ctx, &meta, &headers, flow, done, now).await {
-            Ok(r) => r,
-            Err(e) => return server_error(&ctx, &meta, &e),
-        },
+        SignInState::Complete(done) => {
+            match login::finish(&ctx, &meta, &headers, flow, done, now).await {
+                Ok(r) => r,
+                Err(e) => return server_error(&ctx, &meta, &e),
+            }
+        }
         _ => {
             if let Err(e) = flow.save(&ctx, now).await {
                 return server_error(&ctx, &meta, &e);
@@ -169,7 +202,8 @@ pub async fn handle_device_submit(State(ctx): State<Ctx>, meta: Meta, headers: H
         }
     };
     if new_binding
-        && let Ok(v) = HeaderValue::from_str(&flows::set_cookie(flows::BINDING_COOKIE, &binding, None))
+        && let Ok(v) =
+            HeaderValue::from_str(&flows::set_cookie(flows::BINDING_COOKIE, &binding, None))
     {
         response.headers_mut().append(header::SET_COOKIE, v);
     }

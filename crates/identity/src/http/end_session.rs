@@ -25,9 +25,14 @@ pub async fn handle_end_session(
     body: Bytes,
 ) -> Response {
     let now = mailward_types::clock::now();
-    let raw = if method == Method::POST { body.to_vec() } else { q.unwrap_or_default().into_bytes() };
+    let raw = if method == Method::POST {
+        body.to_vec()
+    } else {
+        q.unwrap_or_default().into_bytes()
+    };
     let params = Params::parse(&raw).unwrap_or_default();
-    if let Some((id, secret)) = flows::cookie(&headers, flows::SESSION_COOKIE).and_then(parse_session_cookie)
+    if let Some((id, secret)) =
+        flows::cookie(&headers, flows::SESSION_COOKIE).and_then(parse_session_cookie)
         && let Ok(Some(s)) = ctx.store().session(id).await
         && s.secret_hash == random::hash(&secret)
     {
@@ -51,10 +56,19 @@ pub async fn handle_end_session(
     });
     let target = match (client_id, params.get("post_logout_redirect_uri")) {
         (Some(cid), Some(uri)) => match ctx.store().app(&cid).await {
-            Ok(Some(app)) if app.post_logout_redirect_uris.iter().chain(app.redirect_uris.iter()).any(|r| r.matches(uri)) => {
+            Ok(Some(app))
+                if app
+                    .post_logout_redirect_uris
+                    .iter()
+                    .chain(app.redirect_uris.iter())
+                    .any(|r| r.matches(uri)) =>
+            {
                 let mut u = uri.to_string();
                 if let Some(state) = params.get("state") {
-                    u = mailward_oauth::authorize::redirect_url(uri, &[("state".to_string(), state.to_string())]);
+                    u = mailward_oauth::authorize::redirect_url(
+                        uri,
+                        &[("state".to_string(), state.to_string())],
+                    );
                 }
                 Some(u)
             }
@@ -66,7 +80,10 @@ pub async fn handle_end_session(
         Some(u) => Redirect::to(&u).into_response(),
         None => ctx
             .templates()
-            .render("signed_out.html", context! { organization => ctx.cfg().organization.clone() })
+            .render(
+                "signed_out.html",
+                context! { organization => ctx.cfg().organization.clone() },
+            )
             .into_response(),
     };
     if let Ok(v) = HeaderValue::from_str(&flows::clear_cookie(flows::SESSION_COOKIE)) {

@@ -18,10 +18,17 @@ use mailward_types::model::{ClientKind, TokenAlg};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-pub async fn handle_introspect(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle_introspect(
+    State(ctx): State<Ctx>,
+    meta: Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = mailward_types::clock::now();
     let err = oauth_err(&meta);
-    let authz = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authz = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let params = match Params::parse(&body) {
         Ok(p) => p,
         Err(e) => return err(e).into_response(),
@@ -59,7 +66,10 @@ pub async fn handle_introspect(State(ctx): State<Ctx>, meta: Meta, headers: Head
         };
         if let Some(oid) = claims["oid"].as_str().and_then(|s| Uuid::parse_str(s).ok()) {
             match ctx.store().user_by_id(oid).await {
-                Ok(Some(u)) if u.enabled && claims["iat"].as_i64().unwrap_or(0) >= u.tokens_valid_from.unix_timestamp() => {}
+                Ok(Some(u))
+                    if u.enabled
+                        && claims["iat"].as_i64().unwrap_or(0)
+                            >= u.tokens_valid_from.unix_timestamp() => {}
                 Ok(_) => return inactive(),
                 Err(e) => return err(crate::issue::internal(&e)).into_response(),
             }
@@ -77,17 +87,19 @@ pub async fn handle_introspect(State(ctx): State<Ctx>, meta: Meta, headers: Head
         return Json(claims).into_response();
     }
     match ctx.store().refresh_token(&random::hash(token)).await {
-        Ok(Some(rt)) if rt.used_at.is_none() && rt.revoked_at.is_none() && rt.expires_at > now => Json(json!({
-            "active": true,
-            "token_type": "refresh_token",
-            "client_id": rt.client_id,
-            "sub": rt.user_id.to_string(),
-            "scope": rt.scopes.join(" "),
-            "exp": rt.expires_at.unix_timestamp(),
-            "iat": rt.created_at.unix_timestamp(),
-            "iss": ctx.issuer(),
-        }))
-        .into_response(),
+        Ok(Some(rt)) if rt.used_at.is_none() && rt.revoked_at.is_none() && rt.expires_at > now => {
+            Json(json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "client_id": rt.client_id,
+                "sub": rt.user_id.to_string(),
+                "scope": rt.scopes.join(" "),
+                "exp": rt.expires_at.unix_timestamp(),
+                "iat": rt.created_at.unix_timestamp(),
+                "iss": ctx.issuer(),
+            }))
+            .into_response()
+        }
         Ok(_) => inactive(),
         Err(e) => err(crate::issue::internal(&e)).into_response(),
     }

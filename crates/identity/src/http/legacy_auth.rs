@@ -36,10 +36,17 @@ struct Request {
     user_agent: Option<String>,
 }
 
-pub async fn handle_legacy_authenticate(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle_legacy_authenticate(
+    State(ctx): State<Ctx>,
+    meta: Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = mailward_types::clock::now();
     let err = oauth_err(&meta);
-    let authz = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authz = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let client = match token_request::client_auth(&Params::default(), authz) {
         Ok(c) => c,
         Err(e) => return err(e).into_response(),
@@ -48,7 +55,11 @@ pub async fn handle_legacy_authenticate(State(ctx): State<Ctx>, meta: Meta, head
         Ok(a) => a,
         Err(e) => return err(e).into_response(),
     };
-    if !app.app_roles.iter().any(|r| r == well_known::LEGACY_RELAY_ROLE) {
+    if !app
+        .app_roles
+        .iter()
+        .any(|r| r == well_known::LEGACY_RELAY_ROLE)
+    {
         return err(OAuthError::unauthorized_client(format!(
             "The application does not hold the '{}' role.",
             well_known::LEGACY_RELAY_ROLE
@@ -57,14 +68,33 @@ pub async fn handle_legacy_authenticate(State(ctx): State<Ctx>, meta: Meta, head
     }
     let req: Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
-        Err(e) => return err(OAuthError::invalid_request(format!("The body is not a valid request: {e}"))).into_response(),
+        Err(e) => {
+            return err(OAuthError::invalid_request(format!(
+                "The body is not a valid request: {e}"
+            )))
+            .into_response();
+        }
     };
-    if req.protocol.is_empty() || req.protocol.len() > 32 || req.username.len() > 256 || req.password.expose_secret().len() > 1024 {
+    if req.protocol.is_empty()
+        || req.protocol.len() > 32
+        || req.username.len() > 256
+        || req.password.expose_secret().len() > 1024
+    {
         return err(OAuthError::invalid_request("A field is empty or too long.")).into_response();
     }
     let ip = req.client_ip;
-    let mut entry = Entry::new("basic", ClientAppType::Other, ip, req.user_agent.as_deref(), meta.correlation_id, now);
-    entry.app(app.client_id.as_str(), Some(&app.display_name)).protocol(&req.protocol).user(None, &req.username);
+    let mut entry = Entry::new(
+        "basic",
+        ClientAppType::Other,
+        ip,
+        req.user_agent.as_deref(),
+        meta.correlation_id,
+        now,
+    );
+    entry
+        .app(app.client_id.as_str(), Some(&app.display_name))
+        .protocol(&req.protocol)
+        .user(None, &req.username);
 
     let user = match Upn::try_from(req.username.as_str()) {
         Ok(upn) => match ctx.store().user_by_upn(&upn).await {
@@ -77,7 +107,10 @@ pub async fn handle_legacy_authenticate(State(ctx): State<Ctx>, meta: Meta, head
         entry.user(Some(u.id), u.upn.as_str());
     }
     let lookup = match &user {
-        Some(u) => Lookup::Found { user: u.id, enabled: u.enabled },
+        Some(u) => Lookup::Found {
+            user: u.id,
+            enabled: u.enabled,
+        },
         None => Lookup::NotFound,
     };
     let state = SignInState::identify(&req.username, lookup);
@@ -108,7 +141,13 @@ pub async fn handle_legacy_authenticate(State(ctx): State<Ctx>, meta: Meta, head
         },
     );
     entry.policies(result.outcomes.clone());
-    match state.policy(&result.decision, MfaFacts { registered: true, interactive: false }) {
+    match state.policy(
+        &result.decision,
+        MfaFacts {
+            registered: true,
+            interactive: false,
+        },
+    ) {
         SignInState::Complete(done) => {
             ctx.log().record(entry.success(&done.amr)).await;
             Json(json!({

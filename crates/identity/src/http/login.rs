@@ -9,10 +9,10 @@ use crate::flows::{self, Flow, Purpose};
 use crate::mfa_methods;
 use crate::signin_log::Entry;
 use crate::state::Ctx;
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::Form;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use mailward_mfa::{qr, totp};
@@ -50,11 +50,19 @@ pub struct LoginForm {
 
 impl std::fmt::Debug for LoginForm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginForm").field("flow", &self.flow).field("action", &self.action).finish_non_exhaustive()
+        f.debug_struct("LoginForm")
+            .field("flow", &self.flow)
+            .field("action", &self.action)
+            .finish_non_exhaustive()
     }
 }
 
-pub async fn handle_login_page(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap, Query(q): Query<PageQuery>) -> Response {
+pub async fn handle_login_page(
+    State(ctx): State<Ctx>,
+    meta: Meta,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
     let now = mailward_types::clock::now();
     let binding = flows::cookie(&headers, flows::BINDING_COOKIE);
     let mut flow = match Flow::load(&ctx, q.flow, binding, now).await {
@@ -63,7 +71,8 @@ pub async fn handle_login_page(State(ctx): State<Ctx>, meta: Meta, headers: Head
         Err(e) => return server_error(&ctx, &meta, &e),
     };
     if let (SignInState::Identify, Some(hint)) = (&flow.state, q.login_hint.as_deref()) {
-        return render_username(&ctx, &flow, Some(hint), None).unwrap_or_else(|e| server_error(&ctx, &meta, &e));
+        return render_username(&ctx, &flow, Some(hint), None)
+            .unwrap_or_else(|e| server_error(&ctx, &meta, &e));
     }
     match render_state(&ctx, &mut flow, q.method.as_deref(), None, now).await {
         Ok(r) => r,
@@ -71,7 +80,12 @@ pub async fn handle_login_page(State(ctx): State<Ctx>, meta: Meta, headers: Head
     }
 }
 
-pub async fn handle_login_post(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+pub async fn handle_login_post(
+    State(ctx): State<Ctx>,
+    meta: Meta,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let now = mailward_types::clock::now();
     let binding = flows::cookie(&headers, flows::BINDING_COOKIE);
     let flow = match Flow::load(&ctx, form.flow, binding, now).await {
@@ -87,7 +101,14 @@ pub async fn handle_login_post(State(ctx): State<Ctx>, meta: Meta, headers: Head
 
 type Res = Result<Response, Box<dyn std::error::Error + Send + Sync>>;
 
-async fn apply(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, mut flow: Flow, form: LoginForm, now: OffsetDateTime) -> Res {
+async fn apply(
+    ctx: &Ctx,
+    meta: &Meta,
+    headers: &HeaderMap,
+    mut flow: Flow,
+    form: LoginForm,
+    now: OffsetDateTime,
+) -> Res {
     let store = ctx.store();
     match (form.action.as_str(), flow.state.clone()) {
         ("restart", SignInState::Identify | SignInState::FirstFactor { .. }) => {
@@ -98,11 +119,19 @@ async fn apply(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, mut flow: Flow, form
         ("identify", SignInState::Identify | SignInState::FirstFactor { .. }) => {
             let name = form.username.unwrap_or_default();
             let Ok(upn) = Upn::try_from(name.as_str()) else {
-                return render_username(ctx, &flow, Some(&name), Some("Enter a valid email address or user name."));
+                return render_username(
+                    ctx,
+                    &flow,
+                    Some(&name),
+                    Some("Enter a valid email address or user name."),
+                );
             };
             let user = store.user_by_upn(&upn).await?;
             let lookup = match &user {
-                Some(u) => Lookup::Found { user: u.id, enabled: u.enabled },
+                Some(u) => Lookup::Found {
+                    user: u.id,
+                    enabled: u.enabled,
+                },
                 None => Lookup::NotFound,
             };
             flow.state = SignInState::identify(upn.as_str(), lookup);
@@ -116,32 +145,55 @@ async fn apply(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, mut flow: Flow, form
             flow.save(ctx, now).await?;
             Ok(to_page(&flow))
         }
-        ("password", SignInState::FirstFactor { username, user: user_id }) => {
+        (
+            "password",
+            SignInState::FirstFactor {
+                username,
+                user: user_id,
+            },
+        ) => {
             let password = Secret::new(form.password.unwrap_or_default());
             let user = match user_id {
                 Some(id) => store.user_by_id(id).await?,
                 None => None,
             };
-            let check = match authn::check_password(ctx, user.as_ref(), &password, meta.ip, now).await {
-                Ok(c) => c,
-                Err(AuthnError::Busy(_)) => {
-                    return Ok(render_password(ctx, &flow, &username, Some("The service is busy. Try again in a moment."), StatusCode::SERVICE_UNAVAILABLE));
-                }
-                Err(AuthnError::Store(e)) => return Err(e.into()),
-            };
+            let check =
+                match authn::check_password(ctx, user.as_ref(), &password, meta.ip, now).await {
+                    Ok(c) => c,
+                    Err(AuthnError::Busy(_)) => {
+                        return Ok(render_password(
+                            ctx,
+                            &flow,
+                            &username,
+                            Some("The service is busy. Try again in a moment."),
+                            StatusCode::SERVICE_UNAVAILABLE,
+                        ));
+                    }
+                    Err(AuthnError::Store(e)) => return Err(e.into()),
+                };
             flow.location_class = check.class;
             let next = flow.state.clone().first_factor(check.result, now);
             let mut entry = entry_for(&flow, meta, now);
-            entry.user(user.as_ref().map(|u| u.id), &username).location(check.class);
+            entry
+                .user(user.as_ref().map(|u| u.id), &username)
+                .location(check.class);
             match next {
                 SignInState::Denied { code } => {
                     entry.steps(check.steps);
                     ctx.log().record(entry.failure(code)).await;
                     let msg = match code {
-                        ErrorCode::LockedOut => "Your account is temporarily locked to prevent unauthorized use. Try again later.",
+                        ErrorCode::LockedOut => {
+                            "Your account is temporarily locked to prevent unauthorized use. Try again later."
+                        }
                         _ => "Your account or password is incorrect.",
                     };
-                    return Ok(render_password(ctx, &flow, &username, Some(msg), StatusCode::OK));
+                    return Ok(render_password(
+                        ctx,
+                        &flow,
+                        &username,
+                        Some(msg),
+                        StatusCode::OK,
+                    ));
                 }
                 next => {
                     flow.steps.extend(check.steps);
@@ -155,7 +207,11 @@ async fn apply(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, mut flow: Flow, form
         }
         ("totp" | "recovery", SignInState::SecondFactor { user, username, .. }) => {
             let code = form.code.unwrap_or_default();
-            let method = if form.action == "totp" { "totp" } else { "recoveryCode" };
+            let method = if form.action == "totp" {
+                "totp"
+            } else {
+                "recoveryCode"
+            };
             let used = if form.action == "totp" {
                 mfa_methods::check_totp(ctx, user, &code, now).await?
             } else {
@@ -164,8 +220,12 @@ async fn apply(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, mut flow: Flow, form
             second_factor_result(ctx, meta, headers, flow, user, &username, method, used, now).await
         }
         ("passkey", SignInState::SecondFactor { user, username, .. }) => {
-            let used = finish_passkey_auth(ctx, &mut flow, user, form.credential.as_deref(), now).await?;
-            second_factor_result(ctx, meta, headers, flow, user, &username, "passkey", used, now).await
+            let used =
+                finish_passkey_auth(ctx, &mut flow, user, form.credential.as_deref(), now).await?;
+            second_factor_result(
+                ctx, meta, headers, flow, user, &username, "passkey", used, now,
+            )
+            .await
         }
         ("register_totp", SignInState::RegisterMfa { user, .. }) => {
             let code = form.code.unwrap_or_default();
@@ -175,22 +235,43 @@ async fn apply(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, mut flow: Flow, form
             let sealed = STANDARD.decode(&sealed_b64)?;
             let secret = ctx.sealer().open(&sealed)?;
             let Some(step_no) = totp::verify(&secret, &code, now.unix_timestamp()) else {
-                return render_register_totp(ctx, &mut flow, Some("That code didn't work. Check the time on your device and try again."), now).await;
+                return render_register_totp(
+                    ctx,
+                    &mut flow,
+                    Some("That code didn't work. Check the time on your device and try again."),
+                    now,
+                )
+                .await;
             };
             store
-                .put_totp(&TotpRecord { user_id: user, sealed_secret: sealed, confirmed: true, last_step: Some(step_no), created_at: now })
+                .put_totp(&TotpRecord {
+                    user_id: user,
+                    sealed_secret: sealed,
+                    confirmed: true,
+                    last_step: Some(step_no),
+                    created_at: now,
+                })
                 .await?;
             flow.pending_totp = None;
             flow.steps.push(step("totpRegistration", true, ""));
             registered(ctx, flow, user, Amr::Otp, now).await
         }
         ("register_passkey", SignInState::RegisterMfa { user, username, .. }) => {
-            let (Some(state), Some(cred)) = (flow.passkey_state.take(), form.credential.as_deref()) else {
+            let (Some(state), Some(cred)) = (flow.passkey_state.take(), form.credential.as_deref())
+            else {
                 return Ok(to_page(&flow));
             };
             let response: serde_json::Value = match serde_json::from_str(cred) {
                 Ok(v) => v,
-                Err(_) => return render_register_error(ctx, &mut flow, "The passkey response was not readable.", now).await,
+                Err(_) => {
+                    return render_register_error(
+                        ctx,
+                        &mut flow,
+                        "The passkey response was not readable.",
+                        now,
+                    )
+                    .await;
+                }
             };
             match ctx.passkeys().finish_registration(&state, &response) {
                 Ok((credential_id, passkey_json)) => {
@@ -210,11 +291,19 @@ async fn apply(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, mut flow: Flow, form
                 }
                 Err(e) => {
                     tracing::info!(error = %e, "passkey registration failed");
-                    render_register_error(ctx, &mut flow, "The passkey could not be registered. Try again.", now).await
+                    render_register_error(
+                        ctx,
+                        &mut flow,
+                        "The passkey could not be registered. Try again.",
+                        now,
+                    )
+                    .await
                 }
             }
         }
-        ("continue", SignInState::Complete(done)) if flow.awaiting_continue => finish(ctx, meta, headers, flow, done, now).await,
+        ("continue", SignInState::Complete(done)) if flow.awaiting_continue => {
+            finish(ctx, meta, headers, flow, done, now).await
+        }
         _ => {
             // A form that does not fit the flow's state: a replay, a second tab, or a
             // forgery. Show the current page again.
@@ -249,7 +338,13 @@ async fn run_policy(
     );
     flow.policies = result.outcomes;
     let registered = mfa_methods::has_any(ctx, user.id).await?;
-    Ok(state.policy(&result.decision, MfaFacts { registered, interactive: true }))
+    Ok(state.policy(
+        &result.decision,
+        MfaFacts {
+            registered,
+            interactive: true,
+        },
+    ))
 }
 
 /// Runs the flow on from a session (called by authorize); `None` when the session
@@ -267,7 +362,8 @@ pub(crate) async fn from_session(
         amr: session.amr.clone(),
         auth_time: session.auth_time,
     };
-    flow.steps.push(step("session", true, "single sign-on session"));
+    flow.steps
+        .push(step("session", true, "single sign-on session"));
     flow.state = run_policy(ctx, flow, user, state, meta, session.mfa_time).await?;
     if let SignInState::Complete(done) = &mut flow.state {
         done.mfa_time = session.mfa_time;
@@ -294,8 +390,13 @@ async fn second_factor_result(
     }
     flow.mfa_failures += 1;
     let mut entry = entry_for(&flow, meta, now);
-    entry.user(Some(user), username).steps(flow.steps.clone()).steps([step(method, false, "wrong or reused code")]);
-    ctx.log().record(entry.failure(ErrorCode::MfaRequired)).await;
+    entry
+        .user(Some(user), username)
+        .steps(flow.steps.clone())
+        .steps([step(method, false, "wrong or reused code")]);
+    ctx.log()
+        .record(entry.failure(ErrorCode::MfaRequired))
+        .await;
     if flow.mfa_failures >= MAX_MFA_FAILURES {
         flow.delete(ctx).await?;
         return Ok(error_page(ctx, ErrorCode::MfaRequired, flow.correlation_id));
@@ -306,7 +407,11 @@ async fn second_factor_result(
         "recoveryCode" => "That recovery code is not valid or was already used.",
         _ => "That code didn't work. Codes can be used only once; wait for the next one.",
     };
-    let m = if method == "recoveryCode" { "recovery" } else { method };
+    let m = if method == "recoveryCode" {
+        "recovery"
+    } else {
+        method
+    };
     render_mfa(ctx, &mut flow, Some(m), Some(msg), now).await
 }
 
@@ -330,12 +435,20 @@ async fn registered(ctx: &Ctx, mut flow: Flow, user: Uuid, amr: Amr, now: Offset
 }
 
 /// Shows the next page or finishes.
-async fn continue_flow(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, mut flow: Flow, now: OffsetDateTime) -> Res {
+async fn continue_flow(
+    ctx: &Ctx,
+    meta: &Meta,
+    headers: &HeaderMap,
+    mut flow: Flow,
+    now: OffsetDateTime,
+) -> Res {
     match flow.state.clone() {
         SignInState::Complete(done) => finish(ctx, meta, headers, flow, done, now).await,
         SignInState::Denied { code } => {
             let mut entry = entry_for(&flow, meta, now);
-            entry.steps(flow.steps.clone()).policies(std::mem::take(&mut flow.policies));
+            entry
+                .steps(flow.steps.clone())
+                .policies(std::mem::take(&mut flow.policies));
             ctx.log().record(entry.failure(code)).await;
             flow.delete(ctx).await?;
             Ok(error_page(ctx, code, flow.correlation_id))
@@ -349,17 +462,27 @@ async fn continue_flow(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, mut flow: Fl
 
 /// Ends a successful sign-in: session cookie, log entry, then the code or the device
 /// approval.
-pub(crate) async fn finish(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, flow: Flow, done: Completed, now: OffsetDateTime) -> Res {
+pub(crate) async fn finish(
+    ctx: &Ctx,
+    meta: &Meta,
+    headers: &HeaderMap,
+    flow: Flow,
+    done: Completed,
+    now: OffsetDateTime,
+) -> Res {
     let store = ctx.store();
-    let user = store.user_by_id(done.user).await?.ok_or("user vanished during sign-in")?;
+    let user = store
+        .user_by_id(done.user)
+        .await?
+        .ok_or("user vanished during sign-in")?;
     // Single sign-on session: reuse the browser's session for this user, else a new one.
-    let existing = match flows::cookie(headers, flows::SESSION_COOKIE).and_then(parse_session_cookie) {
-        Some((id, secret)) => store
-            .session(id)
-            .await?
-            .filter(|s| s.user_id == user.id && s.secret_hash == random::hash(&secret) && s.expires_at > now),
-        None => None,
-    };
+    let existing =
+        match flows::cookie(headers, flows::SESSION_COOKIE).and_then(parse_session_cookie) {
+            Some((id, secret)) => store.session(id).await?.filter(|s| {
+                s.user_id == user.id && s.secret_hash == random::hash(&secret) && s.expires_at > now
+            }),
+            None => None,
+        };
     let mut set_cookie = None;
     let session_id = match existing {
         Some(s) => {
@@ -414,7 +537,11 @@ pub(crate) async fn finish(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, flow: Fl
     let mut response = match &flow.purpose {
         Purpose::Authorize { request } => {
             let code = random::token();
-            let scopes: Vec<String> = request.scope.split_ascii_whitespace().map(str::to_string).collect();
+            let scopes: Vec<String> = request
+                .scope
+                .split_ascii_whitespace()
+                .map(str::to_string)
+                .collect();
             store
                 .insert_auth_code(&AuthCode {
                     code_hash: random::hash(&code),
@@ -422,9 +549,12 @@ pub(crate) async fn finish(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, flow: Fl
                     user_id: user.id,
                     redirect_uri: request.redirect_uri.clone(),
                     scopes,
-                    resource: mailward_oauth::scope::parse(&request.scope, request.resource.as_deref())
-                        .ok()
-                        .and_then(|s| s.resource),
+                    resource: mailward_oauth::scope::parse(
+                        &request.scope,
+                        request.resource.as_deref(),
+                    )
+                    .ok()
+                    .and_then(|s| s.resource),
                     code_challenge: request.code_challenge.clone(),
                     nonce: request.nonce.clone(),
                     amr: done.amr.clone(),
@@ -456,7 +586,9 @@ pub(crate) async fn finish(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, flow: Fl
                     device_code_hash,
                     Box::new(move |mut d| {
                         if d.status != DeviceStatus::Pending || d.expires_at <= now {
-                            return Err(mailward_store::StoreError::Rejected("the device code is no longer pending".into()));
+                            return Err(mailward_store::StoreError::Rejected(
+                                "the device code is no longer pending".into(),
+                            ));
                         }
                         d.status = approved;
                         Ok(d)
@@ -470,8 +602,11 @@ pub(crate) async fn finish(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, flow: Fl
                         .render("device_done.html", context! { organization => ctx.cfg().organization.clone(), app_name => flow.app_name.clone() })
                         .into_response()
                 }
-                Err(mailward_store::StoreError::Rejected(_)) | Err(mailward_store::StoreError::NotFound { .. }) => {
-                    ctx.log().record(entry.failure(ErrorCode::DeviceCodeExpired)).await;
+                Err(mailward_store::StoreError::Rejected(_))
+                | Err(mailward_store::StoreError::NotFound { .. }) => {
+                    ctx.log()
+                        .record(entry.failure(ErrorCode::DeviceCodeExpired))
+                        .await;
                     error_page(ctx, ErrorCode::DeviceCodeExpired, flow.correlation_id)
                 }
                 Err(e) => return Err(e.into()),
@@ -487,7 +622,12 @@ pub(crate) async fn finish(ctx: &Ctx, meta: &Meta, headers: &HeaderMap, flow: Fl
 }
 
 /// Sends the authorization response to the client: a redirect, or an auto-posting form.
-pub(crate) fn respond_to_client(ctx: &Ctx, redirect_uri: &str, mode: ResponseMode, params: &[(String, String)]) -> Response {
+pub(crate) fn respond_to_client(
+    ctx: &Ctx,
+    redirect_uri: &str,
+    mode: ResponseMode,
+    params: &[(String, String)],
+) -> Response {
     match mode {
         ResponseMode::Query => Redirect::to(&redirect_url(redirect_uri, params)).into_response(),
         ResponseMode::FormPost => ctx
@@ -510,7 +650,14 @@ fn entry_for(flow: &Flow, meta: &Meta, now: OffsetDateTime) -> Entry {
         Purpose::Authorize { .. } => "interactive",
         Purpose::Device { .. } => "device_code_interactive",
     };
-    let mut e = Entry::new(kind, flow.client_app_type, meta.ip, meta.user_agent.as_deref(), flow.correlation_id, now);
+    let mut e = Entry::new(
+        kind,
+        flow.client_app_type,
+        meta.ip,
+        meta.user_agent.as_deref(),
+        flow.correlation_id,
+        now,
+    );
     e.app(&flow.client_id, Some(&flow.app_name));
     e
 }
@@ -519,7 +666,13 @@ fn to_page(flow: &Flow) -> Response {
     Redirect::to(&format!("/login?flow={}", flow.id)).into_response()
 }
 
-async fn render_state(ctx: &Ctx, flow: &mut Flow, method: Option<&str>, error: Option<&str>, now: OffsetDateTime) -> Res {
+async fn render_state(
+    ctx: &Ctx,
+    flow: &mut Flow,
+    method: Option<&str>,
+    error: Option<&str>,
+    now: OffsetDateTime,
+) -> Res {
     match flow.state.clone() {
         SignInState::Identify => render_username(ctx, flow, None, error),
         SignInState::FirstFactor { username, .. } => Ok(render_password(ctx, flow, &username, error, StatusCode::OK)),
@@ -549,7 +702,13 @@ fn render_username(ctx: &Ctx, flow: &Flow, username: Option<&str>, error: Option
         .into_response())
 }
 
-fn render_password(ctx: &Ctx, flow: &Flow, username: &str, error: Option<&str>, status: StatusCode) -> Response {
+fn render_password(
+    ctx: &Ctx,
+    flow: &Flow,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let page = ctx.templates().render(
         "password.html",
         context! { organization => ctx.cfg().organization.clone(), flow => flow.id.to_string(), username => username, error => error },
@@ -557,7 +716,13 @@ fn render_password(ctx: &Ctx, flow: &Flow, username: &str, error: Option<&str>, 
     (status, page).into_response()
 }
 
-async fn render_mfa(ctx: &Ctx, flow: &mut Flow, method: Option<&str>, error: Option<&str>, now: OffsetDateTime) -> Res {
+async fn render_mfa(
+    ctx: &Ctx,
+    flow: &mut Flow,
+    method: Option<&str>,
+    error: Option<&str>,
+    now: OffsetDateTime,
+) -> Res {
     let SignInState::SecondFactor { user, username, .. } = flow.state.clone() else {
         return Ok(to_page(flow));
     };
@@ -578,7 +743,13 @@ async fn render_mfa(ctx: &Ctx, flow: &mut Flow, method: Option<&str>, error: Opt
         .unwrap_or("totp");
     let mut passkey_options = serde_json::Value::Null;
     if chosen == "passkey" {
-        let stored: Vec<String> = ctx.store().passkeys(user).await?.into_iter().map(|p| p.passkey_json).collect();
+        let stored: Vec<String> = ctx
+            .store()
+            .passkeys(user)
+            .await?
+            .into_iter()
+            .map(|p| p.passkey_json)
+            .collect();
         let (options, state) = ctx.passkeys().start_authentication(&stored)?;
         flow.passkey_state = Some(state);
         flow.save(ctx, now).await?;
@@ -601,7 +772,12 @@ async fn render_mfa(ctx: &Ctx, flow: &mut Flow, method: Option<&str>, error: Opt
         .into_response())
 }
 
-async fn render_register_totp(ctx: &Ctx, flow: &mut Flow, error: Option<&str>, now: OffsetDateTime) -> Res {
+async fn render_register_totp(
+    ctx: &Ctx,
+    flow: &mut Flow,
+    error: Option<&str>,
+    now: OffsetDateTime,
+) -> Res {
     let SignInState::RegisterMfa { username, .. } = flow.state.clone() else {
         return Ok(to_page(flow));
     };
@@ -627,13 +803,26 @@ async fn render_register_totp(ctx: &Ctx, flow: &mut Flow, error: Option<&str>, n
         .into_response())
 }
 
-async fn render_register_passkey(ctx: &Ctx, flow: &mut Flow, error: Option<&str>, now: OffsetDateTime) -> Res {
+async fn render_register_passkey(
+    ctx: &Ctx,
+    flow: &mut Flow,
+    error: Option<&str>,
+    now: OffsetDateTime,
+) -> Res {
     let SignInState::RegisterMfa { user, username, .. } = flow.state.clone() else {
         return Ok(to_page(flow));
     };
     let user_obj = ctx.store().user_by_id(user).await?.ok_or("user vanished")?;
-    let exclude: Vec<String> = ctx.store().passkeys(user).await?.into_iter().map(|p| p.credential_id).collect();
-    let (options, state) = ctx.passkeys().start_registration(user, &username, &user_obj.display_name, &exclude)?;
+    let exclude: Vec<String> = ctx
+        .store()
+        .passkeys(user)
+        .await?
+        .into_iter()
+        .map(|p| p.credential_id)
+        .collect();
+    let (options, state) =
+        ctx.passkeys()
+            .start_registration(user, &username, &user_obj.display_name, &exclude)?;
     flow.passkey_state = Some(state);
     flow.save(ctx, now).await?;
     Ok(ctx
@@ -649,7 +838,13 @@ async fn render_register_error(ctx: &Ctx, flow: &mut Flow, msg: &str, now: Offse
     render_register_passkey(ctx, flow, Some(msg), now).await
 }
 
-async fn finish_passkey_auth(ctx: &Ctx, flow: &mut Flow, user: Uuid, credential: Option<&str>, now: OffsetDateTime) -> Result<Option<Amr>, Box<dyn std::error::Error + Send + Sync>> {
+async fn finish_passkey_auth(
+    ctx: &Ctx,
+    flow: &mut Flow,
+    user: Uuid,
+    credential: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Option<Amr>, Box<dyn std::error::Error + Send + Sync>> {
     let (Some(state), Some(cred)) = (flow.passkey_state.take(), credential) else {
         return Ok(None);
     };
@@ -658,10 +853,16 @@ async fn finish_passkey_auth(ctx: &Ctx, flow: &mut Flow, user: Uuid, credential:
     };
     let stored = ctx.store().passkeys(user).await?;
     let jsons: Vec<String> = stored.iter().map(|p| p.passkey_json.clone()).collect();
-    match ctx.passkeys().finish_authentication(&state, &jsons, &response) {
+    match ctx
+        .passkeys()
+        .finish_authentication(&state, &jsons, &response)
+    {
         Ok((cred_id, updates)) => {
             for rec in &stored {
-                let updated = updates.iter().find(|(id, _)| *id == rec.credential_id).map(|(_, j)| j.clone());
+                let updated = updates
+                    .iter()
+                    .find(|(id, _)| *id == rec.credential_id)
+                    .map(|(_, j)| j.clone());
                 if rec.credential_id == cred_id || updated.is_some() {
                     ctx.store()
                         .update_passkey(
@@ -689,15 +890,20 @@ async fn finish_passkey_auth(ctx: &Ctx, flow: &mut Flow, user: Uuid, credential:
 pub(crate) fn error_page(ctx: &Ctx, code: ErrorCode, correlation_id: Uuid) -> Response {
     let message = match code {
         ErrorCode::UserDisabled => "Your account has been disabled. Contact your administrator.",
-        ErrorCode::LockedOut => "Your account is temporarily locked to prevent unauthorized use. Try again later.",
-        ErrorCode::BlockedByPolicy => "You cannot access this right now: your sign-in was blocked by your organization's policy.",
+        ErrorCode::LockedOut => {
+            "Your account is temporarily locked to prevent unauthorized use. Try again later."
+        }
+        ErrorCode::BlockedByPolicy => {
+            "You cannot access this right now: your sign-in was blocked by your organization's policy."
+        }
         ErrorCode::MfaRequired => "Too many wrong verification attempts. Start the sign-in again.",
         other => other.description(),
     };
     let status = match code {
-        ErrorCode::InvalidRequest | ErrorCode::RedirectUriMismatch | ErrorCode::UnknownClient | ErrorCode::MissingParameter => {
-            StatusCode::BAD_REQUEST
-        }
+        ErrorCode::InvalidRequest
+        | ErrorCode::RedirectUriMismatch
+        | ErrorCode::UnknownClient
+        | ErrorCode::MissingParameter => StatusCode::BAD_REQUEST,
         _ => StatusCode::FORBIDDEN,
     };
     let page = ctx.templates().render(

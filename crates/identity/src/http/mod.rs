@@ -38,20 +38,50 @@ pub fn router(ctx: Ctx) -> Router {
     Router::new()
         .route("/", get(discovery::home))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
         .route("/discovery/v2.0/keys", get(discovery::jwks))
         .route("/assets/webauthn.js", get(discovery::webauthn_js))
-        .route("/oauth2/v2.0/authorize", get(authorize::handle_authorize).post(authorize::handle_authorize_post))
-        .route("/login", get(login::handle_login_page).post(login::handle_login_post))
+        .route(
+            "/oauth2/v2.0/authorize",
+            get(authorize::handle_authorize).post(authorize::handle_authorize_post),
+        )
+        .route(
+            "/login",
+            get(login::handle_login_page).post(login::handle_login_post),
+        )
         .route("/oauth2/v2.0/token", post(token::handle_token))
-        .route("/oauth2/v2.0/devicecode", post(device::handle_device_authorization))
-        .route("/devicelogin", get(device::handle_device_page).post(device::handle_device_submit))
-        .route("/oidc/userinfo", get(userinfo::handle_userinfo).post(userinfo::handle_userinfo))
+        .route(
+            "/oauth2/v2.0/devicecode",
+            post(device::handle_device_authorization),
+        )
+        .route(
+            "/devicelogin",
+            get(device::handle_device_page).post(device::handle_device_submit),
+        )
+        .route(
+            "/oidc/userinfo",
+            get(userinfo::handle_userinfo).post(userinfo::handle_userinfo),
+        )
         .route("/oauth2/v2.0/revoke", post(revoke::handle_revoke))
-        .route("/oauth2/v2.0/introspect", post(introspect::handle_introspect))
-        .route("/oauth2/v2.0/logout", get(end_session::handle_end_session).post(end_session::handle_end_session))
-        .route("/legacy/v1/authenticate", post(legacy_auth::handle_legacy_authenticate))
-        .route("/v1.0/auditLogs/signIns", get(signins_api::handle_list_signins))
+        .route(
+            "/oauth2/v2.0/introspect",
+            post(introspect::handle_introspect),
+        )
+        .route(
+            "/oauth2/v2.0/logout",
+            get(end_session::handle_end_session).post(end_session::handle_end_session),
+        )
+        .route(
+            "/legacy/v1/authenticate",
+            post(legacy_auth::handle_legacy_authenticate),
+        )
+        .route(
+            "/v1.0/auditLogs/signIns",
+            get(signins_api::handle_list_signins),
+        )
         .merge(admin_api::routes())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(axum::middleware::map_response(security_headers))
@@ -62,9 +92,15 @@ async fn security_headers(mut res: Response) -> Response {
     let h = res.headers_mut();
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -112,7 +148,11 @@ impl FromRequestParts<Ctx> for Meta {
 
 /// The client's address: the TCP peer, or — when the peer is a trusted proxy — the
 /// right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
-pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
     let peer = peer?;
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
@@ -171,11 +211,20 @@ mod tests {
     fn forwarded_for_only_from_trusted_proxies() {
         let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 10.1.1.1"));
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 10.1.1.1"),
+        );
         let peer: IpAddr = "10.0.0.5".parse().unwrap();
-        assert_eq!(client_ip(Some(peer), &h, &trusted), Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(
+            client_ip(Some(peer), &h, &trusted),
+            Some("203.0.113.9".parse().unwrap())
+        );
         let untrusted: IpAddr = "198.51.100.1".parse().unwrap();
         assert_eq!(client_ip(Some(untrusted), &h, &trusted), Some(untrusted));
-        assert_eq!(client_ip(Some(peer), &HeaderMap::new(), &trusted), Some(peer));
+        assert_eq!(
+            client_ip(Some(peer), &HeaderMap::new(), &trusted),
+            Some(peer)
+        );
     }
 }

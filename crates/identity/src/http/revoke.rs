@@ -11,10 +11,17 @@ use axum::response::{IntoResponse, Response};
 use mailward_oauth::random;
 use mailward_oauth::token_request::{self, Params};
 
-pub async fn handle_revoke(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle_revoke(
+    State(ctx): State<Ctx>,
+    meta: Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = mailward_types::clock::now();
     let err = oauth_err(&meta);
-    let authz = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authz = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let params = match Params::parse(&body) {
         Ok(p) => p,
         Err(e) => return err(e).into_response(),

@@ -31,19 +31,35 @@ pub struct SignInQuery {
     top: Option<u32>,
 }
 
-pub async fn handle_list_signins(State(ctx): State<Ctx>, admin: AdminUser, q: Result<Query<SignInQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+pub async fn handle_list_signins(
+    State(ctx): State<Ctx>,
+    admin: AdminUser,
+    q: Result<Query<SignInQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     if let Err(r) = admin.require(Permission::ReadLogs) {
         return r;
     }
     let Query(q) = match q {
         Ok(q) => q,
-        Err(e) => return api_error(StatusCode::BAD_REQUEST, "Request_BadRequest", &e.body_text()),
+        Err(e) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                "Request_BadRequest",
+                &e.body_text(),
+            );
+        }
     };
     let time = |s: &Option<String>, name: &str| -> Result<Option<OffsetDateTime>, Response> {
         s.as_deref()
             .map(|v| OffsetDateTime::parse(v, &Rfc3339))
             .transpose()
-            .map_err(|_| api_error(StatusCode::BAD_REQUEST, "Request_BadRequest", &format!("{name} must be an RFC 3339 time")))
+            .map_err(|_| {
+                api_error(
+                    StatusCode::BAD_REQUEST,
+                    "Request_BadRequest",
+                    &format!("{name} must be an RFC 3339 time"),
+                )
+            })
     };
     let filter = match (|| -> Result<SignInFilter, Response> {
         Ok(SignInFilter {
@@ -54,14 +70,22 @@ pub async fn handle_list_signins(State(ctx): State<Ctx>, admin: AdminUser, q: Re
             result: match q.result.as_deref() {
                 None => None,
                 Some(r) => Some(SignInResult::parse(r).ok_or_else(|| {
-                    api_error(StatusCode::BAD_REQUEST, "Request_BadRequest", "result must be success, failure or interrupted")
+                    api_error(
+                        StatusCode::BAD_REQUEST,
+                        "Request_BadRequest",
+                        "result must be success, failure or interrupted",
+                    )
                 })?),
             },
             error_code: q.error_code,
             client_app_type: match q.client_app_type.as_deref() {
                 None => None,
                 Some(c) => Some(ClientAppType::parse(c).ok_or_else(|| {
-                    api_error(StatusCode::BAD_REQUEST, "Request_BadRequest", "unknown client app type")
+                    api_error(
+                        StatusCode::BAD_REQUEST,
+                        "Request_BadRequest",
+                        "unknown client app type",
+                    )
                 })?),
             },
             ip: q.ip.clone(),
@@ -76,7 +100,11 @@ pub async fn handle_list_signins(State(ctx): State<Ctx>, admin: AdminUser, q: Re
         Ok(events) => Json(json!({ "value": events })).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "sign-in log query failed");
-            api_error(StatusCode::INTERNAL_SERVER_ERROR, "Service_InternalError", "An internal error occurred.")
+            api_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Service_InternalError",
+                "An internal error occurred.",
+            )
         }
     }
 }

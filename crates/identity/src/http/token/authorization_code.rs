@@ -6,9 +6,9 @@ use crate::issue::internal;
 use crate::state::Ctx;
 use mailward_oauth::OAuthError;
 use mailward_oauth::{pkce, random, scope};
+use mailward_types::model::Application;
 use mailward_types::records::Redeem;
 use mailward_types::{ErrorCode, Secret};
-use mailward_types::model::Application;
 use time::OffsetDateTime;
 
 pub(super) async fn step(
@@ -21,17 +21,28 @@ pub(super) async fn step(
 ) -> Result<Granted, Denied> {
     let store = ctx.store();
     let hash = random::hash(code.expose_secret());
-    let record = match store.redeem_auth_code(&hash, now).await.map_err(|e| internal(&e))? {
+    let record = match store
+        .redeem_auth_code(&hash, now)
+        .await
+        .map_err(|e| internal(&e))?
+    {
         Redeem::Fresh(c) => c,
         Redeem::Reused(c) => {
-            let revoked = store.revoke_family(c.family_id, now).await.map_err(|e| internal(&e))?;
+            let revoked = store
+                .revoke_family(c.family_id, now)
+                .await
+                .map_err(|e| internal(&e))?;
             tracing::warn!(client_id = %c.client_id, revoked, "authorization code replayed; tokens issued from it revoked");
             let user = store.user_by_id(c.user_id).await.ok().flatten();
             return Err(Denied {
                 error: OAuthError::invalid_grant(ErrorCode::CodeAlreadyRedeemed),
                 user,
                 username: None,
-                steps: vec![crate::authn::step("authorizationCode", false, "code replayed; issued tokens revoked")],
+                steps: vec![crate::authn::step(
+                    "authorizationCode",
+                    false,
+                    "code replayed; issued tokens revoked",
+                )],
                 log: true,
             });
         }
@@ -41,7 +52,10 @@ pub(super) async fn step(
                 .into());
         }
     };
-    let user = store.user_by_id(record.user_id).await.map_err(|e| internal(&e))?;
+    let user = store
+        .user_by_id(record.user_id)
+        .await
+        .map_err(|e| internal(&e))?;
     let fail = |error: OAuthError, detail: &str| Denied {
         error,
         user: user.clone(),
@@ -51,22 +65,30 @@ pub(super) async fn step(
     };
     if record.client_id != app.client_id.as_str() {
         return Err(fail(
-            OAuthError::invalid_grant(ErrorCode::InvalidGrant).with_detail("The code was issued to another client."),
+            OAuthError::invalid_grant(ErrorCode::InvalidGrant)
+                .with_detail("The code was issued to another client."),
             "client mismatch",
         ));
     }
     if redirect_uri != Some(record.redirect_uri.as_str()) {
-        return Err(fail(OAuthError::invalid_grant(ErrorCode::RedirectUriMismatch), "redirect_uri mismatch"));
+        return Err(fail(
+            OAuthError::invalid_grant(ErrorCode::RedirectUriMismatch),
+            "redirect_uri mismatch",
+        ));
     }
     match (&record.code_challenge, code_verifier) {
         (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => {}
         (Some(_), _) => {
-            return Err(fail(OAuthError::invalid_grant(ErrorCode::PkceMismatch), "PKCE verification failed"));
+            return Err(fail(
+                OAuthError::invalid_grant(ErrorCode::PkceMismatch),
+                "PKCE verification failed",
+            ));
         }
         (None, Some(_)) => {
             return Err(fail(
-                OAuthError::invalid_grant(ErrorCode::PkceMismatch)
-                    .with_detail("code_verifier sent but the authorization request had no code_challenge."),
+                OAuthError::invalid_grant(ErrorCode::PkceMismatch).with_detail(
+                    "code_verifier sent but the authorization request had no code_challenge.",
+                ),
                 "unexpected code_verifier",
             ));
         }
@@ -75,7 +97,8 @@ pub(super) async fn step(
     let Some(user) = user else {
         return Err(OAuthError::invalid_grant(ErrorCode::UserNotFound).into());
     };
-    let scopes = scope::parse(&record.scopes.join(" "), record.resource.as_deref()).map_err(Denied::from)?;
+    let scopes =
+        scope::parse(&record.scopes.join(" "), record.resource.as_deref()).map_err(Denied::from)?;
     Ok(Granted {
         user: Some(user),
         scopes,

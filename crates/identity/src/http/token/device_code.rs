@@ -55,7 +55,11 @@ pub(super) async fn step(
         }
         Err(e) => return Err(internal(&e).into()),
     };
-    let poll = slot.lock().ok().and_then(|g| g.clone()).unwrap_or(Poll::Pending);
+    let poll = slot
+        .lock()
+        .ok()
+        .and_then(|g| g.clone())
+        .unwrap_or(Poll::Pending);
     let quiet = |error: OAuthError| Denied {
         error,
         user: None,
@@ -64,10 +68,15 @@ pub(super) async fn step(
         log: false,
     };
     match poll {
-        Poll::Pending => Err(quiet(OAuthError::new("authorization_pending", ErrorCode::AuthorizationPending))),
+        Poll::Pending => Err(quiet(OAuthError::new(
+            "authorization_pending",
+            ErrorCode::AuthorizationPending,
+        ))),
         Poll::SlowDown => Err(quiet(
-            OAuthError::new("slow_down", ErrorCode::AuthorizationPending)
-                .with_detail(format!("Poll no more often than every {} seconds.", record.interval_secs)),
+            OAuthError::new("slow_down", ErrorCode::AuthorizationPending).with_detail(format!(
+                "Poll no more often than every {} seconds.",
+                record.interval_secs
+            )),
         )),
         Poll::Expired => Err(OAuthError::new("expired_token", ErrorCode::DeviceCodeExpired).into()),
         Poll::Denied => Err(OAuthError::new("access_denied", ErrorCode::AccessDenied).into()),
@@ -77,14 +86,21 @@ pub(super) async fn step(
         Poll::WrongClient => Err(OAuthError::invalid_grant(ErrorCode::InvalidGrant)
             .with_detail("The device code was issued to another client.")
             .into()),
-        Poll::Approved(DeviceStatus::Approved { user_id, amr, auth_time, mfa_time, session_id }) => {
+        Poll::Approved(DeviceStatus::Approved {
+            user_id,
+            amr,
+            auth_time,
+            mfa_time,
+            session_id,
+        }) => {
             let user = ctx
                 .store()
                 .user_by_id(user_id)
                 .await
                 .map_err(|e| internal(&e))?
                 .ok_or_else(|| OAuthError::invalid_grant(ErrorCode::UserNotFound))?;
-            let scopes = scope::parse(&record.scopes.join(" "), record.resource.as_deref()).map_err(Denied::from)?;
+            let scopes = scope::parse(&record.scopes.join(" "), record.resource.as_deref())
+                .map_err(Denied::from)?;
             Ok(Granted {
                 user: Some(user),
                 scopes,
@@ -117,11 +133,15 @@ fn classify(d: &mut DeviceCode, client_id: &str, now: OffsetDateTime) -> Poll {
     }
     match &d.status {
         DeviceStatus::Pending => {
-            let too_fast = d
-                .last_poll_at
-                .is_some_and(|last| now - last < Duration::milliseconds(d.interval_secs * 1000 / 2));
+            let too_fast = d.last_poll_at.is_some_and(|last| {
+                now - last < Duration::milliseconds(d.interval_secs * 1000 / 2)
+            });
             d.last_poll_at = Some(now);
-            if too_fast { Poll::SlowDown } else { Poll::Pending }
+            if too_fast {
+                Poll::SlowDown
+            } else {
+                Poll::Pending
+            }
         }
         DeviceStatus::Denied => Poll::Denied,
         DeviceStatus::Approved { .. } => {

@@ -69,28 +69,50 @@ impl From<OAuthError> for Denied {
     }
 }
 
-pub async fn handle_token(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn handle_token(
+    State(ctx): State<Ctx>,
+    meta: Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let now = mailward_types::clock::now();
     let err = oauth_err(&meta);
-    let authz = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authz = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let req = match Params::parse(&body).and_then(|p| token_request::parse(&p, authz)) {
         Ok(r) => r,
         Err(e) => return err(e).into_response(),
     };
     let grant_name = req.grant.name();
-    let mut entry = Entry::new(grant_name, ClientAppType::MobileAppsAndDesktopClients, meta.ip, meta.user_agent.as_deref(), meta.correlation_id, now);
+    let mut entry = Entry::new(
+        grant_name,
+        ClientAppType::MobileAppsAndDesktopClients,
+        meta.ip,
+        meta.user_agent.as_deref(),
+        meta.correlation_id,
+        now,
+    );
     entry.app(&req.client.client_id, None);
 
     let app = match authenticate_client(&ctx, &req.client).await {
         Ok(app) => app,
         Err(e) => {
-            entry.steps([crate::authn::step("clientAuthentication", false, &e.description())]);
+            entry.steps([crate::authn::step(
+                "clientAuthentication",
+                false,
+                &e.description(),
+            )]);
             ctx.log().record(entry.failure(e.code)).await;
             return err(e).into_response();
         }
     };
     entry.app(app.client_id.as_str(), Some(&app.display_name));
-    entry.steps([crate::authn::step("clientAuthentication", true, method_name(req.client.method))]);
+    entry.steps([crate::authn::step(
+        "clientAuthentication",
+        true,
+        method_name(req.client.method),
+    )]);
     let grant_type = match &req.grant {
         Grant::AuthorizationCode { .. } => GrantType::AuthorizationCode,
         Grant::RefreshToken { .. } => GrantType::RefreshToken,
@@ -98,7 +120,9 @@ pub async fn handle_token(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap
         Grant::ClientCredentials { .. } => GrantType::ClientCredentials,
         Grant::Password { .. } => GrantType::Password,
     };
-    if !app.allows(grant_type) || (grant_type == GrantType::ClientCredentials && app.kind != ClientKind::Confidential) {
+    if !app.allows(grant_type)
+        || (grant_type == GrantType::ClientCredentials && app.kind != ClientKind::Confidential)
+    {
         let e = OAuthError::unauthorized_client(format!(
             "The application is not allowed to use the '{}' grant.",
             grant_type.as_str()
@@ -108,18 +132,55 @@ pub async fn handle_token(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap
     }
 
     let step = match req.grant {
-        Grant::AuthorizationCode { code, redirect_uri, code_verifier } => {
-            authorization_code::step(&ctx, &app, &code, redirect_uri.as_deref(), code_verifier.as_deref(), now).await
+        Grant::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => {
+            authorization_code::step(
+                &ctx,
+                &app,
+                &code,
+                redirect_uri.as_deref(),
+                code_verifier.as_deref(),
+                now,
+            )
+            .await
         }
-        Grant::RefreshToken { refresh_token, scope } => {
-            refresh_token::step(&ctx, &app, &refresh_token, scope.as_deref(), req.resource.as_deref(), now).await
+        Grant::RefreshToken {
+            refresh_token,
+            scope,
+        } => {
+            refresh_token::step(
+                &ctx,
+                &app,
+                &refresh_token,
+                scope.as_deref(),
+                req.resource.as_deref(),
+                now,
+            )
+            .await
         }
         Grant::DeviceCode { device_code } => device_code::step(&ctx, &app, &device_code, now).await,
         Grant::ClientCredentials { scope } => {
             client_credentials::step(&app, scope.as_deref(), req.resource.as_deref(), now)
         }
-        Grant::Password { username, password, scope } => {
-            password::step(&ctx, &app, &username, &password, scope.as_deref(), req.resource.as_deref(), &meta, now).await
+        Grant::Password {
+            username,
+            password,
+            scope,
+        } => {
+            password::step(
+                &ctx,
+                &app,
+                &username,
+                &password,
+                scope.as_deref(),
+                req.resource.as_deref(),
+                &meta,
+                now,
+            )
+            .await
         }
     };
     let granted = match step {
@@ -163,8 +224,9 @@ pub async fn handle_token(State(ctx): State<Ctx>, meta: Meta, headers: HeaderMap
             match result.decision {
                 Decision::Allow => {}
                 Decision::RequireMfa => {
-                    let e = OAuthError::new("invalid_grant", ErrorCode::MfaRequired)
-                        .with_detail("Sign in interactively to complete multifactor authentication.");
+                    let e = OAuthError::new("invalid_grant", ErrorCode::MfaRequired).with_detail(
+                        "Sign in interactively to complete multifactor authentication.",
+                    );
                     ctx.log().record(entry.interrupted(e.code)).await;
                     return err(e).into_response();
                 }
@@ -214,7 +276,9 @@ pub(crate) fn user_checks(user: &User, auth_time: OffsetDateTime) -> Result<(), 
     if !user.enabled {
         return Err(OAuthError::invalid_grant(ErrorCode::UserDisabled));
     }
-    if auth_time < user.tokens_valid_from {
+    // `auth_time` is kept in whole seconds (OIDC `auth_time`, the flow record), so compare
+    // at that precision: a sign-in in the same second the user was created must count.
+    if auth_time.unix_timestamp() < user.tokens_valid_from.unix_timestamp() {
         return Err(OAuthError::invalid_grant(ErrorCode::FreshAuthRequired)
             .with_detail("The user's sessions were revoked; sign in again."));
     }
@@ -222,7 +286,10 @@ pub(crate) fn user_checks(user: &User, auth_time: OffsetDateTime) -> Result<(), 
 }
 
 /// RFC 6749 §2.3: public clients present no secret; confidential clients must.
-pub(crate) async fn authenticate_client(ctx: &Ctx, client: &ClientAuth) -> Result<Application, OAuthError> {
+pub(crate) async fn authenticate_client(
+    ctx: &Ctx,
+    client: &ClientAuth,
+) -> Result<Application, OAuthError> {
     let app = ctx
         .store()
         .app(&client.client_id)
@@ -236,8 +303,12 @@ pub(crate) async fn authenticate_client(ctx: &Ctx, client: &ClientAuth) -> Resul
         })?;
     match (app.kind, &client.secret) {
         (ClientKind::Public, None) => Ok(app),
-        (ClientKind::Public, Some(_)) => Err(OAuthError::invalid_client(ErrorCode::PublicClientWithSecret)),
-        (ClientKind::Confidential, None) => Err(OAuthError::invalid_client(ErrorCode::ClientAuthRequired)),
+        (ClientKind::Public, Some(_)) => Err(OAuthError::invalid_client(
+            ErrorCode::PublicClientWithSecret,
+        )),
+        (ClientKind::Confidential, None) => {
+            Err(OAuthError::invalid_client(ErrorCode::ClientAuthRequired))
+        }
         (ClientKind::Confidential, Some(secret)) => {
             let presented = mailward_oauth::random::hash(secret.expose_secret());
             let ok = app

@@ -27,17 +27,25 @@ pub(super) async fn step(
     meta: &Meta,
     now: OffsetDateTime,
 ) -> Result<Granted, Denied> {
-    let scopes = scope::parse(scope_param.unwrap_or("openid"), resource_param).map_err(Denied::from)?;
+    let scopes =
+        scope::parse(scope_param.unwrap_or("openid"), resource_param).map_err(Denied::from)?;
     let client_app_type = match app.kind {
         ClientKind::Public => ClientAppType::MobileAppsAndDesktopClients,
         ClientKind::Confidential => ClientAppType::Browser,
     };
     let user = match Upn::try_from(username) {
-        Ok(upn) => ctx.store().user_by_upn(&upn).await.map_err(|e| internal(&e))?,
+        Ok(upn) => ctx
+            .store()
+            .user_by_upn(&upn)
+            .await
+            .map_err(|e| internal(&e))?,
         Err(_) => None,
     };
     let lookup = match &user {
-        Some(u) => Lookup::Found { user: u.id, enabled: u.enabled },
+        Some(u) => Lookup::Found {
+            user: u.id,
+            enabled: u.enabled,
+        },
         None => Lookup::NotFound,
     };
     let deny = |code: ErrorCode, steps| Denied {
@@ -75,8 +83,16 @@ pub(super) async fn step(
             mfa_time: None,
         },
     );
-    let registered = mfa_methods::has_any(ctx, user.id).await.map_err(|e| internal(&e))?;
-    let state = state.policy(&decision.decision, MfaFacts { registered, interactive: false });
+    let registered = mfa_methods::has_any(ctx, user.id)
+        .await
+        .map_err(|e| internal(&e))?;
+    let state = state.policy(
+        &decision.decision,
+        MfaFacts {
+            registered,
+            interactive: false,
+        },
+    );
     match state {
         SignInState::Complete(done) => Ok(Granted {
             user: Some(user),

@@ -21,17 +21,28 @@ pub(super) async fn step(
 ) -> Result<Granted, Denied> {
     let store = ctx.store();
     let hash = random::hash(token.expose_secret());
-    let record = match store.use_refresh_token(&hash, now).await.map_err(|e| internal(&e))? {
+    let record = match store
+        .use_refresh_token(&hash, now)
+        .await
+        .map_err(|e| internal(&e))?
+    {
         Redeem::Fresh(r) => r,
         Redeem::Reused(r) => {
-            let revoked = store.revoke_family(r.family_id, now).await.map_err(|e| internal(&e))?;
+            let revoked = store
+                .revoke_family(r.family_id, now)
+                .await
+                .map_err(|e| internal(&e))?;
             tracing::warn!(client_id = %r.client_id, revoked, family = %r.family_id, "refresh token reused; family revoked");
             let user = store.user_by_id(r.user_id).await.ok().flatten();
             return Err(Denied {
                 error: OAuthError::invalid_grant(ErrorCode::RefreshTokenReused),
                 user,
                 username: None,
-                steps: vec![crate::authn::step("refreshToken", false, "reused; family revoked")],
+                steps: vec![crate::authn::step(
+                    "refreshToken",
+                    false,
+                    "reused; family revoked",
+                )],
                 log: true,
             });
         }
@@ -41,15 +52,23 @@ pub(super) async fn step(
                 .into());
         }
     };
-    let user = store.user_by_id(record.user_id).await.map_err(|e| internal(&e))?;
+    let user = store
+        .user_by_id(record.user_id)
+        .await
+        .map_err(|e| internal(&e))?;
     if record.client_id != app.client_id.as_str() {
         // Another client holding this token means it leaked: stop the family.
         let _ = store.revoke_family(record.family_id, now).await;
         return Err(Denied {
-            error: OAuthError::invalid_grant(ErrorCode::InvalidGrant).with_detail("The refresh token was issued to another client."),
+            error: OAuthError::invalid_grant(ErrorCode::InvalidGrant)
+                .with_detail("The refresh token was issued to another client."),
             user,
             username: None,
-            steps: vec![crate::authn::step("refreshToken", false, "client mismatch; family revoked")],
+            steps: vec![crate::authn::step(
+                "refreshToken",
+                false,
+                "client mismatch; family revoked",
+            )],
             log: true,
         });
     }
@@ -61,14 +80,19 @@ pub(super) async fn step(
     let scopes = match scope_param {
         Some(s) => {
             let mut parsed = scope::parse(s, resource_param).map_err(Denied::from)?;
-            for o in record.scopes.iter().filter(|o| scope::OIDC_SCOPES.contains(&o.as_str())) {
+            for o in record
+                .scopes
+                .iter()
+                .filter(|o| scope::OIDC_SCOPES.contains(&o.as_str()))
+            {
                 if o == "offline_access" {
                     parsed.oidc.insert(o.clone());
                 }
             }
             parsed
         }
-        None => scope::parse(&record.scopes.join(" "), record.resource.as_deref()).map_err(Denied::from)?,
+        None => scope::parse(&record.scopes.join(" "), record.resource.as_deref())
+            .map_err(Denied::from)?,
     };
     Ok(Granted {
         user: Some(user),

@@ -1,0 +1,155 @@
+//! `mailward-loadgen`: a closed-loop load generator for OAuth 2.0 token endpoints
+//! (RFC 6749 §3.2) and a raw Argon2id hash-rate probe.
+//!
+//! Closed loop: `--concurrency` workers each send one request, wait for the answer, and send
+//! the next, for `--warmup` plus `--duration` seconds; only requests started after the warm-up
+//! are timed. Modes:
+//!
+//! - `refresh`: each worker holds a refresh-token chain and redeems every token exactly once,
+//!   sending the rotated token from each answer with the next request (RFC 9700 §4.14.2).
+//!   The chains come from a setup step: `--seed password` (one password grant per worker with
+//!   `--seed-scope`) or `--seed-url` (a JSON `{"refresh_tokens": [...]}` endpoint).
+//! - `client-credentials`: the client credentials grant (RFC 6749 §4.4).
+//! - `password`: the resource owner password credentials grant (RFC 6749 §4.3), which makes
+//!   the server verify an Argon2id hash on every request.
+//! - `argon2`: no network; hashes with Argon2id (RFC 9106) at the given parameters on
+//!   `--concurrency` threads, to give the raw hash rate the password mode is compared with.
+//!
+//! The result is printed as one JSON object on stdout and one human line on stderr.
+
+mod hash;
+mod load;
+mod stats;
+
+use anyhow::Result;
+use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+/// What to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    Refresh,
+    ClientCredentials,
+    Password,
+    Argon2,
+}
+
+impl Mode {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Mode::Refresh => "refresh",
+            Mode::ClientCredentials => "client-credentials",
+            Mode::Password => "password",
+            Mode::Argon2 => "argon2",
+        }
+    }
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMethod {
+    /// HTTP Basic with the form-encoded client id and secret (`client_secret_basic`).
+    Basic,
+    /// `client_id` and `client_secret` in the request body (`client_secret_post`).
+    Post,
+}
+
+/// Where refresh-token chains come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Seed {
+    /// One password grant per worker with `--username`, `--password` and `--seed-scope`.
+    Password,
+    /// `GET --seed-url?n=N`, answering `{"refresh_tokens": [...]}`.
+    Url,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailward-loadgen",
+    version,
+    about = "Closed-loop load generator for OAuth 2.0 token endpoints"
+)]
+pub struct Args {
+    #[arg(long, value_enum)]
+    pub mode: Mode,
+    /// A name for this run, copied into the JSON (e.g. "mailward").
+    #[arg(long, default_value = "")]
+    pub label: String,
+    /// The token endpoint, e.g. https://localhost:8443/oauth2/v2.0/token.
+    #[arg(long, default_value = "")]
+    pub token_url: String,
+    /// A PEM file of extra trusted roots (the server's CA).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    #[arg(long, default_value = "")]
+    pub client_id: String,
+    #[arg(
+        long,
+        default_value = "",
+        env = "LOADGEN_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub client_secret: String,
+    #[arg(long, value_enum, default_value = "basic")]
+    pub auth: AuthMethod,
+    /// `scope` for client-credentials and password requests.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// `resource` (RFC 8707) for client-credentials and password requests.
+    #[arg(long)]
+    pub resource: Option<String>,
+    /// Concurrent workers (threads in argon2 mode).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds run before measuring (connections open, caches warm).
+    #[arg(long, default_value_t = 2.0)]
+    pub warmup: f64,
+    /// User for the password mode and the password seed.
+    #[arg(long, default_value = "")]
+    pub username: String,
+    #[arg(
+        long,
+        default_value = "",
+        env = "LOADGEN_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: String,
+    /// Where refresh-token chains come from (refresh mode).
+    #[arg(long, value_enum, default_value = "password")]
+    pub seed: Seed,
+    /// `scope` of the password grant that seeds refresh chains.
+    #[arg(long)]
+    pub seed_scope: Option<String>,
+    /// The seeding endpoint for `--seed url`.
+    #[arg(long)]
+    pub seed_url: Option<String>,
+    /// Use HTTP/2 where the server offers it (default: HTTP/1.1, one connection per worker).
+    #[arg(long)]
+    pub http2: bool,
+    /// Argon2 memory in KiB (argon2 mode).
+    #[arg(long, default_value_t = 19456)]
+    pub memory_kib: u32,
+    /// Argon2 iterations (argon2 mode).
+    #[arg(long, default_value_t = 2)]
+    pub iterations: u32,
+    /// Argon2 lanes (argon2 mode).
+    #[arg(long, default_value_t = 1)]
+    pub parallelism: u32,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let report = match args.mode {
+        Mode::Argon2 => hash::run(&args)?,
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(load::run(&args))?,
+    };
+    eprintln!("{}", report.human());
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! Latency samples in, one [`Report`] out: throughput, percentiles, maximum and errors.
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// The outcome of one run, printed as JSON and as a human line.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub label: String,
+    pub mode: &'static str,
+    pub concurrency: usize,
+    /// Seconds between the end of the warm-up and the last timed answer.
+    pub elapsed_s: f64,
+    /// Successful operations timed.
+    pub ok: usize,
+    /// Failed operations over the whole run, warm-up included.
+    pub errors: usize,
+    pub per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+    /// The first few failures, for diagnosis.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error_samples: Vec<String>,
+}
+
+impl Report {
+    /// Summarises `samples` (latencies of timed successes) over `elapsed`.
+    pub fn new(
+        label: &str,
+        mode: &'static str,
+        concurrency: usize,
+        mut samples: Vec<Duration>,
+        elapsed: Duration,
+        errors: usize,
+        error_samples: Vec<String>,
+    ) -> Self {
+        samples.sort_unstable();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let pct = |p: f64| -> f64 {
+            if samples.is_empty() {
+                return 0.0;
+            }
+            // Nearest-rank percentile.
+            let rank = ((p / 100.0) * samples.len() as f64).ceil() as usize;
+            ms(samples[rank.clamp(1, samples.len()) - 1])
+        };
+        let total: Duration = samples.iter().sum();
+        let secs = elapsed.as_secs_f64();
+        Report {
+            label: label.to_string(),
+            mode,
+            concurrency,
+            elapsed_s: secs,
+            ok: samples.len(),
+            errors,
+            per_sec: if secs > 0.0 {
+                samples.len() as f64 / secs
+            } else {
+                0.0
+            },
+            p50_ms: pct(50.0),
+            p99_ms: pct(99.0),
+            max_ms: samples.last().copied().map(ms).unwrap_or(0.0),
+            mean_ms: if samples.is_empty() {
+                0.0
+            } else {
+                ms(total) / samples.len() as f64
+            },
+            error_samples,
+        }
+    }
+
+    /// One line for people.
+    pub fn human(&self) -> String {
+        format!(
+            "{label}{sep}{mode}: {rate:.1}/s  p50 {p50:.2} ms  p99 {p99:.2} ms  max {max:.2} ms  ok {ok}  errors {errors}  (c={c}, {secs:.1} s)",
+            label = self.label,
+            sep = if self.label.is_empty() { "" } else { " " },
+            mode = self.mode,
+            rate = self.per_sec,
+            p50 = self.p50_ms,
+            p99 = self.p99_ms,
+            max = self.max_ms,
+            ok = self.ok,
+            errors = self.errors,
+            c = self.concurrency,
+            secs = self.elapsed_s,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(ms: &[u64]) -> Report {
+        let samples = ms.iter().map(|&m| Duration::from_millis(m)).collect();
+        Report::new(
+            "t",
+            "refresh",
+            1,
+            samples,
+            Duration::from_secs(2),
+            0,
+            vec![],
+        )
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let r = report(&(1..=100).collect::<Vec<_>>());
+        assert_eq!(r.p50_ms, 50.0);
+        assert_eq!(r.p99_ms, 99.0);
+        assert_eq!(r.max_ms, 100.0);
+        assert_eq!(r.per_sec, 50.0);
+    }
+
+    #[test]
+    fn empty_run_is_all_zero() {
+        let r = report(&[]);
+        assert_eq!((r.ok, r.p50_ms, r.p99_ms, r.per_sec), (0, 0.0, 0.0, 0.0));
+    }
+}

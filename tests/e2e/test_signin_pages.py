@@ -1,0 +1,50 @@
+"""Error paths of the sign-in pages as a browser sees them: a wrong password shows the
+error on the password page (and the right one then continues the same flow); a wrong TOTP
+code is refused on the verification page."""
+
+from conftest import IMAP_SCOPE, Browser, auth_code_sign_in, free_port
+
+
+def start(mailward, msal_app):
+    flow = msal_app.initiate_auth_code_flow([IMAP_SCOPE], redirect_uri=f"http://localhost:{free_port()}")
+    browser = Browser(mailward)
+    page = browser.get(flow["auth_uri"])
+    assert page.status == 200 and page.action() == "identify", page.html
+    return flow, browser, page
+
+
+def test_wrong_password_shows_error_then_right_password_continues(mailward, msal_app, user):
+    flow, browser, page = start(mailward, msal_app)
+    page = browser.submit(page, "identify", username=user.upn)
+    assert page.action() == "password"
+
+    page = browser.sign_in(page, user, password="not the password at all")
+    assert page.status == 200
+    assert page.action() == "password", page.html
+    assert page.error() == "Your account or password is incorrect."
+
+    landing = browser.sign_in(page, user)
+    assert landing.location is not None, landing.html
+    assert "register_totp" in browser.pages
+
+
+def test_unknown_user_gets_the_same_answer_as_a_wrong_password(mailward, msal_app):
+    _, browser, page = start(mailward, msal_app)
+    page = browser.submit(page, "identify", username="nobody-here@mailward.localhost")
+    assert page.action() == "password", page.html
+    page = browser.submit(page, "password", password="whatever password it is")
+    assert page.action() == "password"
+    assert page.error() == "Your account or password is incorrect."
+
+
+def test_wrong_totp_code_is_refused(mailward, msal_app, user):
+    auth_code_sign_in(msal_app, Browser(mailward), user, [IMAP_SCOPE])  # registers TOTP
+    _, browser, page = start(mailward, msal_app)
+    page = browser.submit(page, "identify", username=user.upn)
+    page = browser.submit(page, "password", password=user.password)
+    assert page.action() == "totp", page.html
+    good = {user.next_code()}
+    wrong = next(c for c in ("000000", "111111", "222222") if c not in good)
+    page = browser.submit(page, "totp", code=wrong)
+    assert page.action() == "totp"
+    assert page.error() and "didn't work" in page.error()
