@@ -1,7 +1,8 @@
 // Shared helpers of the browser suite: start a throwaway `mailward up` on a free port,
 // add users with the admin CLI, launch Debian's headless Chromium through playwright-core,
 // build PKCE sign-in URLs, catch the redirect to the loopback client, redeem codes at the
-// token endpoint (trusting the instance's own CA), and compute TOTP codes.
+// token endpoint (trusting the instance's own CA), compute TOTP codes, and attach a
+// DevTools WebAuthn virtual authenticator to a page.
 
 import { spawn, execFile } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';

@@ -1,6 +1,7 @@
 // Passkeys end to end in headless Chromium with a DevTools virtual authenticator
-// (CTAP2, internal, resident key, user verification): the first sign-in registers a
-// passkey from the MFA registration page and shows recovery codes; a second sign-in in a
+// (CTAP2, internal, resident keys, user verification): the first sign-in registers a
+// passkey from the MFA registration page (after one attempt that fails user verification
+// and must show an error without posting) and shows recovery codes; a second sign-in in a
 // fresh browser context (no cookies, the credential imported into a new authenticator)
 // uses the passkey as the second factor. Both end at the loopback redirect with a code,
 // and the code redeems for an access token whose `amr` says hwk + mfa.
@@ -113,7 +114,7 @@ test('passkey registration during sign-in, then sign-in with the passkey', async
   const code2 = assertCodeRedirect((await client2.first).url, req2.state);
   await assertPasskeyToken(code2, req2.verifier);
 
-  const after = await second.cdp.send('WebAuthn.getCredentials', { authenticatorId: second.authenticatorId });
-  assert.ok(after.credentials[0].signCount > credentials[0].signCount, 'the passkey was not used');
+  const used = await second.cdp.send('WebAuthn.getCredentials', { authenticatorId: second.authenticatorId });
+  assert.ok(used.credentials[0].signCount > credentials[0].signCount, 'the passkey was not used');
   await second.context.close();
 });

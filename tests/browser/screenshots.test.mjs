@@ -1,6 +1,6 @@
 // Screenshots of the sign-in pages (username, password with an error, authenticator app
 // registration, passkey registration, passkey and app-code verification, recovery codes)
-// in light and dark color schemes, written to a temporary directory (or
+// (light and dark on a desktop, light on a phone), written to a temporary directory (or
 // $MAILWARD_SCREENSHOT_DIR) for people to look at. On a 360 px wide phone viewport every
 // page must fit without scrolling sideways.
 
@@ -51,7 +51,7 @@ const overflows = [];
 async function shoot(page, name) {
   for (const [viewportName, viewport] of Object.entries(VIEWPORTS)) {
     await page.setViewportSize(viewport);
-    for (const colorScheme of ['light', 'dark']) {
+    for (const colorScheme of viewportName === 'desktop' ? ['light', 'dark'] : ['light']) {
       await page.emulateMedia({ colorScheme });
       await page.screenshot({ path: path.join(dir, `${name}-${viewportName}-${colorScheme}.png`), fullPage: true });
     }

@@ -211,7 +211,7 @@ def _start_mailward(data: Path) -> Mailward:
             fail(f"banner has no line matching {pattern!r}")
         return m.group(1)
 
-    url = field_of(r"^\s+identity\s+(https://localhost:\d+\S*)\s*$")
+    url = field_of(r"^\s+issuer\s+(https://localhost:\d+\S*)\s*$")
     parts = urlsplit(url)
     ca = field_of(r"^\s+CA\s+(\S+)\s*$")
     admin_upn = field_of(r"^\s+bootstrap admin\s+(\S+@\S+)\s*$")
@@ -314,6 +314,13 @@ class User:
     last_step: int | None = None
     recovery_codes: list[str] = field(default_factory=list)
 
+    def codes_now(self) -> set[str]:
+        """The codes the server accepts right now (one step of clock skew either way),
+        without using any."""
+        assert self.totp_secret is not None, f"{self.upn} has no TOTP registered"
+        step = current_step()
+        return {totp_code(self.totp_secret, s) for s in (step - 1, step, step + 1)}
+
     def next_code(self) -> str:
         """A code for a step not used yet: a code is accepted once, so if this step was
         already used, waits (on the clock) for the next one."""
@@ -333,9 +340,7 @@ def user(mailward) -> User:
     """A fresh user with a password and no MFA method yet."""
     local = f"u{uuid.uuid4().hex[:12]}"
     password = f"correct horse {uuid.uuid4().hex[:8]} staple"
-    u = User(upn=mailward.add_user(local, password), password=password)
-    time.sleep(1 - time.time() % 1 + 0.01)  # DEV-ONLY
-    return u
+    return User(upn=mailward.add_user(local, password), password=password)
 
 
 @dataclass
@@ -488,3 +493,24 @@ def auth_code_sign_in(app, browser: Browser, user: User, scopes: list[str]) -> d
     assert "auth_uri" in flow, flow
     _, query = browser.authorize(flow["auth_uri"], user)
     return app.acquire_token_by_auth_code_flow(flow, query)
+
+
+def authorize_url(server: Mailward, scopes: list[str], redirect_uri: str) -> str:
+    """An authorization request (code, PKCE S256) built by hand, for tests about the
+    sign-in pages rather than about msal."""
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    req = requests.Request(
+        "GET",
+        server.discovery()["authorization_endpoint"],
+        params={
+            "client_id": MAIL_CLIENT_ID,
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "scope": " ".join(["openid", "offline_access", *scopes]),
+            "state": uuid.uuid4().hex,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+    )
+    return req.prepare().url

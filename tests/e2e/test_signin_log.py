@@ -1,6 +1,7 @@
 """The sign-in log through the admin CLI (`mailward --data DIR signins --json`): sign-ins
-by msal's device code and authorization code flows are recorded for the user with
-`clientAppUsed` = `mobileAppsAndDesktopClients`, and a wrong password as a failure."""
+by msal's device code and authorization code flows (the latter on the browser's single
+sign-on session) are recorded for the user with `clientAppUsed` =
+`mobileAppsAndDesktopClients`, and a wrong password as a failure."""
 
 import threading
 import time
@@ -47,7 +48,8 @@ def test_signins_show_desktop_client_sign_ins(mailward, msal_app, user):
     if "error" in outcome:
         raise outcome["error"]
     assert "access_token" in device_result, device_result
-    assert "access_token" in auth_code_sign_in(msal_app, Browser(mailward), user, [IMAP_SCOPE])
+    # The same browser now has a session: the authorization code sign-in uses it.
+    assert "access_token" in auth_code_sign_in(msal_app, browser, user, [IMAP_SCOPE])
 
     def complete(entries):
         flows = {(e.get("flow"), e.get("result")) for e in entries}

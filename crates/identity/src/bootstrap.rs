@@ -47,7 +47,7 @@ pub async fn ensure_tenant(
     }
     ensure_resource(
         store,
-        &cfg.issuer,
+        &cfg.public_url,
         "mailward identity",
         IDENTITY_SCOPES,
         now,
@@ -69,7 +69,7 @@ pub async fn ensure_tenant(
             "http://localhost",
             "http://127.0.0.1",
             "http://[::1]",
-            &format!("{}/oauth2/nativeclient", cfg.issuer),
+            &format!("{}/oauth2/nativeclient", cfg.public_url),
         ],
         now,
     )

@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdentityConfig {
-    /// The issuer URL clients are told to use; must be exactly what they see (no trailing
-    /// slash). Discovery lives under it.
-    pub issuer: String,
+    /// The URL clients reach identity at (no trailing slash). The OIDC issuer is
+    /// `<public_url>/<tenant id>/v2.0`, with discovery under it (and at the root).
+    pub public_url: String,
     /// Address to listen on.
     pub listen: SocketAddr,
     /// Display name of the organization on sign-in pages.
@@ -32,7 +32,7 @@ pub struct IdentityConfig {
 impl Default for IdentityConfig {
     fn default() -> Self {
         Self {
-            issuer: "https://localhost:8443".into(),
+            public_url: "https://localhost:8443".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             organization: "mailward".into(),
             mail_resource_uri: "https://localhost:8446".into(),
@@ -146,21 +146,21 @@ impl IdentityConfig {
     /// Every problem, each as `identity.<key>: <what is wrong>`.
     pub fn validate(&self) -> Vec<String> {
         let mut out = Vec::new();
-        match url::Url::parse(&self.issuer) {
+        match url::Url::parse(&self.public_url) {
             Ok(u)
                 if u.scheme() == "https"
                     || u.host_str() == Some("127.0.0.1")
                     || u.host_str() == Some("localhost") =>
             {
-                if self.issuer.ends_with('/') {
-                    out.push("identity.issuer: must not end with '/'".into());
+                if self.public_url.ends_with('/') {
+                    out.push("identity.public_url: must not end with '/'".into());
                 }
                 if u.query().is_some() || u.fragment().is_some() {
-                    out.push("identity.issuer: must not have a query or fragment".into());
+                    out.push("identity.public_url: must not have a query or fragment".into());
                 }
             }
-            Ok(_) => out.push("identity.issuer: must be an https URL".into()),
-            Err(e) => out.push(format!("identity.issuer: not a URL ({e})")),
+            Ok(_) => out.push("identity.public_url: must be an https URL".into()),
+            Err(e) => out.push(format!("identity.public_url: not a URL ({e})")),
         }
         if url::Url::parse(&self.mail_resource_uri).is_err() {
             out.push("identity.mail_resource_uri: not a URL".into());
@@ -228,7 +228,7 @@ impl IdentityConfig {
     /// The WebAuthn relying party id.
     pub fn rp_id(&self) -> String {
         self.webauthn.rp_id.clone().unwrap_or_else(|| {
-            url::Url::parse(&self.issuer)
+            url::Url::parse(&self.public_url)
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_string))
                 .unwrap_or_else(|| "localhost".into())
@@ -248,13 +248,13 @@ mod tests {
     #[test]
     fn all_problems_reported() {
         let mut c = IdentityConfig {
-            issuer: "http://example.com/".into(),
+            public_url: "http://example.com/".into(),
             ..IdentityConfig::default()
         };
         c.tokens.access_token_secs = 5;
         c.lockout.threshold = 0;
         let errs = c.validate();
-        assert!(errs.iter().any(|e| e.starts_with("identity.issuer")));
+        assert!(errs.iter().any(|e| e.starts_with("identity.public_url")));
         assert!(
             errs.iter()
                 .any(|e| e.starts_with("identity.tokens.access_token_secs"))
@@ -267,7 +267,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_rejected() {
-        let e = toml_like("{\"issuer\":\"https://x\",\"bogus\":1}");
+        let e = toml_like("{\"public_url\":\"https://x\",\"bogus\":1}");
         assert!(e.is_err());
     }
 

@@ -53,7 +53,7 @@ pub async fn resolve_resource(
     ctx: &Ctx,
     requested: &RequestedScopes,
 ) -> Result<Resource, OAuthError> {
-    let uri = requested.resource.as_deref().unwrap_or(ctx.issuer());
+    let uri = requested.resource.as_deref().unwrap_or(ctx.base_url());
     let found = ctx
         .store()
         .resource_by_uri(uri)

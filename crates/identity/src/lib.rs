@@ -64,12 +64,13 @@ pub async fn open(
     let pepper = load_pepper(&store, &sealer).await?;
     let keyset = keys::maintain(&store, &sealer, &cfg.keys, now).await?;
     let passwords = password::PasswordPool::new(&cfg.passwords).map_err(OpenError::Config)?;
-    let origin = url::Url::parse(&cfg.issuer)
-        .map_err(|e| OpenError::Config(format!("identity.issuer: {e}")))?;
+    let origin = url::Url::parse(&cfg.public_url)
+        .map_err(|e| OpenError::Config(format!("identity.public_url: {e}")))?;
     let passkeys = PasskeyService::new(&cfg.rp_id(), &origin, &cfg.organization)
         .map_err(|e| OpenError::Config(format!("identity.webauthn: {e}")))?;
     let templates = pages::Templates::new().map_err(OpenError::Config)?;
     let log = signin_log::SignInLog::start(store.clone());
+    let issuer = format!("{}/{tenant_id}/v2.0", cfg.public_url);
     Ok(Ctx(Arc::new(state::Inner {
         cfg,
         store,
@@ -79,6 +80,7 @@ pub async fn open(
         passkeys,
         templates,
         tenant_id,
+        issuer,
         log,
         pepper,
     })))

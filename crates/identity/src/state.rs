@@ -24,6 +24,8 @@ pub(crate) struct Inner {
     pub passkeys: PasskeyService,
     pub templates: crate::pages::Templates,
     pub tenant_id: Uuid,
+    /// `<public_url>/<tenant id>/v2.0`.
+    pub issuer: String,
     pub log: crate::signin_log::SignInLog,
     /// Instance secret mixed into wrong-password fingerprints.
     pub pepper: [u8; 32],
@@ -82,7 +84,13 @@ impl Ctx {
         *guard = Arc::new(keys);
     }
 
+    /// The OIDC issuer (`iss`), `<public_url>/<tenant id>/v2.0`.
     pub fn issuer(&self) -> &str {
-        &self.0.cfg.issuer
+        &self.0.issuer
+    }
+
+    /// Where identity's endpoints live; also the URI of identity's own resource.
+    pub fn base_url(&self) -> &str {
+        &self.0.cfg.public_url
     }
 }

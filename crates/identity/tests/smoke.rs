@@ -29,7 +29,7 @@ async fn authorization_code_with_mfa_registration_and_refresh() {
     assert_eq!(codes.len(), 10, "{}", page.html());
     let done = b.submit(page.html(), "continue", &[]).await;
     assert_eq!(done.param("state").as_deref(), Some("xyz"));
-    assert_eq!(done.param("iss").as_deref(), Some(t.url.as_str()));
+    assert_eq!(done.param("iss").as_deref(), Some(t.issuer.as_str()));
     let code = done.param("code").unwrap_or_else(|| panic!("no code: {done:?}"));
 
     let client = t.client();

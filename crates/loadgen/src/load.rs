@@ -172,12 +172,24 @@ pub async fn run(args: &Args) -> Result<Report> {
     let end = measure_from + Duration::from_secs_f64(args.duration);
     let tally = Rc::new(RefCell::new(Tally::default()));
     let local = tokio::task::LocalSet::new();
+    let cpu = args.server_pid.map(|pid| {
+        local.spawn_local(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            let before = cpu_seconds(pid);
+            tokio::time::sleep_until(end.into()).await;
+            Some(cpu_seconds(pid)? - before?)
+        })
+    });
     for w in work {
         let target = target.clone();
         let tally = tally.clone();
         local.spawn_local(async move { worker(&target, w, measure_from, end, &tally).await });
     }
     local.await;
+    let server_cpu = match cpu {
+        Some(h) => h.await.ok().flatten(),
+        None => None,
+    };
     let t = tally.take();
     let elapsed = t
         .last
@@ -245,6 +257,18 @@ async fn worker(
             }
         }
     }
+}
+
+/// User plus system CPU seconds of process `pid` so far, from `/proc/PID/stat` (fields 14
+/// and 15, in clock ticks; 100 per second on Linux).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may contain spaces; fields are counted after its closing paren.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
 }
 
 /// One refresh token per worker, from the configured setup step.

@@ -126,6 +126,10 @@ pub struct Args {
     /// The seeding endpoint for `--seed url`.
     #[arg(long)]
     pub seed_url: Option<String>,
+    /// The server's process id: its CPU time over the measured window is reported, so
+    /// results stay comparable when other work shares the server's core (Linux only).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
     /// Use HTTP/2 where the server offers it (default: HTTP/1.1, one connection per worker).
     #[arg(long)]
     pub http2: bool,

@@ -20,6 +20,12 @@ pub struct Report {
     pub p99_ms: f64,
     pub max_ms: f64,
     pub mean_ms: f64,
+    /// CPU seconds the server used during the measured window (`--server-pid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_s: Option<f64>,
+    /// Operations per server CPU second: throughput with contention factored out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_server_cpu_s: Option<f64>,
     /// The first few failures, for diagnosis.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error_samples: Vec<String>,
@@ -68,14 +74,29 @@ impl Report {
             } else {
                 ms(total) / samples.len() as f64
             },
+            server_cpu_s: None,
+            per_server_cpu_s: None,
             error_samples,
         }
     }
 
+    /// Records the server's CPU time over the window.
+    pub fn with_server_cpu(mut self, secs: Option<f64>) -> Self {
+        if let Some(s) = secs {
+            self.server_cpu_s = Some(s);
+            self.per_server_cpu_s = (s > 0.0).then(|| self.ok as f64 / s);
+        }
+        self
+    }
+
     /// One line for people.
     pub fn human(&self) -> String {
+        let cpu = match (self.server_cpu_s, self.per_server_cpu_s) {
+            (Some(s), Some(per)) => format!("  server cpu {s:.2} s ({per:.1}/cpu-s)"),
+            _ => String::new(),
+        };
         format!(
-            "{label}{sep}{mode}: {rate:.1}/s  p50 {p50:.2} ms  p99 {p99:.2} ms  max {max:.2} ms  ok {ok}  errors {errors}  (c={c}, {secs:.1} s)",
+            "{label}{sep}{mode}: {rate:.1}/s  p50 {p50:.2} ms  p99 {p99:.2} ms  max {max:.2} ms  ok {ok}  errors {errors}  (c={c}, {secs:.1} s){cpu}",
             label = self.label,
             sep = if self.label.is_empty() { "" } else { " " },
             mode = self.mode,

@@ -204,7 +204,7 @@ mod tests {
             version = 1
             bogus = true
             [identity]
-            issuer = 5
+            public_url = 5
             colour = "red"
             [identity.tokens]
             access_token_secs = "long"
@@ -215,7 +215,7 @@ mod tests {
         let joined = errs.join("\n");
         assert!(joined.contains("bogus: unknown key"), "{joined}");
         assert!(joined.contains("identity.colour: unknown key"), "{joined}");
-        assert!(joined.contains("identity.issuer:"), "{joined}");
+        assert!(joined.contains("identity.public_url:"), "{joined}");
         assert!(
             joined.contains("identity.tokens.access_token_secs:"),
             "{joined}"

@@ -92,7 +92,7 @@ pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
     let port = listener.local_addr()?.port();
     cfg.identity.listen = listener.local_addr()?;
     if cli.config.is_none() {
-        cfg.identity.issuer = format!("https://{}:{port}", args.host);
+        cfg.identity.public_url = format!("https://{}:{port}", args.host);
     }
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
@@ -103,7 +103,8 @@ pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
     let admin = bootstrap_admin(&ctx, &args.domain).await?;
     let tls = mailward_net::server_config(&ca.server_cert, &ca.server_key)?;
 
-    let issuer = cfg.identity.issuer.clone();
+    let base = cfg.identity.public_url.clone();
+    let issuer = ctx.issuer().to_string();
     println!(
         "mailward is running{}",
         if first_run {
@@ -113,8 +114,10 @@ pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
         }
     );
     println!();
-    println!("  identity      {issuer}");
-    println!("    sign-in     {issuer}/devicelogin");
+    println!("  identity      {base}");
+    println!("    issuer      {issuer}");
+    println!("                (the OIDC authority to give client libraries)");
+    println!("    sign-in     {base}/devicelogin");
     println!("    discovery   {issuer}/.well-known/openid-configuration");
     println!("  data          {}", cfg.data_dir.display());
     println!("  CA            {}", ca.ca_cert.display());
@@ -159,7 +162,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("identity cannot listen on {}", cfg.identity.listen))?;
     let ctx = open_identity(&cfg, None).await?;
-    tracing::info!(issuer = %cfg.identity.issuer, listen = %cfg.identity.listen, "identity started");
+    tracing::info!(issuer = %ctx.issuer(), listen = %cfg.identity.listen, "identity started");
     run_identity(ctx, listener, tls).await
 }
 

@@ -26,7 +26,7 @@ pub enum SignInState {
         user: Uuid,
         username: String,
         amr: Vec<Amr>,
-        #[serde(with = "time::serde::timestamp")]
+        #[serde(with = "time::serde::rfc3339")]
         auth_time: OffsetDateTime,
     },
     /// The user must register a method before continuing.
@@ -34,7 +34,7 @@ pub enum SignInState {
         user: Uuid,
         username: String,
         amr: Vec<Amr>,
-        #[serde(with = "time::serde::timestamp")]
+        #[serde(with = "time::serde::rfc3339")]
         auth_time: OffsetDateTime,
     },
     /// Done: issue the code / approve the device.
@@ -48,9 +48,9 @@ pub enum SignInState {
 pub struct Completed {
     pub user: Uuid,
     pub amr: Vec<Amr>,
-    #[serde(with = "time::serde::timestamp")]
+    #[serde(with = "time::serde::rfc3339")]
     pub auth_time: OffsetDateTime,
-    #[serde(with = "time::serde::timestamp::option")]
+    #[serde(with = "time::serde::rfc3339::option")]
     pub mfa_time: Option<OffsetDateTime>,
 }
 
@@ -374,6 +374,18 @@ mod tests {
         // A failed second factor keeps the state.
         let s = after_password().policy(&Decision::RequireMfa, INTERACTIVE);
         assert_eq!(s.clone().second_factor(None, now()), s);
+    }
+
+    #[test]
+    fn sub_second_times_survive_storage() {
+        let t = OffsetDateTime::from_unix_timestamp_nanos(1_800_000_000_123_000_000).unwrap();
+        let s = SignInState::identify("a@b.c", Lookup::Found { user: U, enabled: true })
+            .first_factor(FirstFactor::Verified, t);
+        let back: SignInState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        let done = back.second_factor(Some(Amr::Otp), t);
+        let back: SignInState = serde_json::from_str(&serde_json::to_string(&done).unwrap()).unwrap();
+        assert_eq!(back, done);
     }
 
     #[test]

@@ -102,10 +102,7 @@ impl SqliteStore {
             .map_err(backend)?
             .foreign_keys(true)
             .statement_cache_capacity(STATEMENT_CACHE);
-        let pool = writer_pool()
-            .connect_with(options)
-            .await
-            .map_err(backend)?;
+        let pool = writer_pool().connect_with(options).await.map_err(backend)?;
         schema::migrate(&pool, clock::millis(clock::now())).await?;
         Ok(SqliteStore {
             writer: pool.clone(),

@@ -24,8 +24,10 @@ pub const DOMAIN: &str = "contoso.test";
 /// A running identity role.
 #[derive(Debug)]
 pub struct TestIdentity {
-    /// The issuer, e.g. `https://localhost:41234`.
+    /// Where identity is reached, e.g. `https://localhost:41234`.
     pub url: String,
+    /// The OIDC issuer, `<url>/<tenant id>/v2.0`.
+    pub issuer: String,
     pub port: u16,
     pub ctx: Ctx,
     pub ca_pem: PathBuf,
@@ -70,7 +72,7 @@ impl TestIdentity {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let mut cfg = test_config();
-        cfg.issuer = format!("https://localhost:{port}");
+        cfg.public_url = format!("https://localhost:{port}");
         cfg.listen = listener.local_addr()?;
         f(&mut cfg);
         let now = mailward_types::clock::now();
@@ -88,7 +90,8 @@ impl TestIdentity {
             .await;
         });
         Ok(TestIdentity {
-            url: cfg.issuer.clone(),
+            url: cfg.public_url.clone(),
+            issuer: ctx.issuer().to_string(),
             port,
             ctx,
             ca_pem: ca.ca_cert,

@@ -64,7 +64,7 @@ pub async fn bearer_user(
         .ok_or_else(|| challenge(None, StatusCode::UNAUTHORIZED))?;
     let expect = Expect {
         issuer: ctx.issuer().to_string(),
-        audience: Some(ctx.issuer().to_string()),
+        audience: Some(ctx.base_url().to_string()),
         algs: vec![TokenAlg::ES256, TokenAlg::RS256],
         leeway_secs: 60,
     };

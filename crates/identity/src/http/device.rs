@@ -94,7 +94,7 @@ pub async fn handle_device_authorization(
             Err(e) => return err(crate::issue::internal(&e)).into_response(),
         }
     }
-    let uri = format!("{}/devicelogin", ctx.issuer());
+    let uri = format!("{}/devicelogin", ctx.base_url());
     Json(json!({
         "device_code": device_code,
         "user_code": code,

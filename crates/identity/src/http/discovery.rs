@@ -9,9 +9,9 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 
 pub async fn openid_configuration(State(ctx): State<Ctx>) -> Response {
-    let iss = ctx.issuer();
+    let iss = ctx.base_url();
     let body = json!({
-        "issuer": iss,
+        "issuer": ctx.issuer(),
         "authorization_endpoint": format!("{iss}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{iss}/oauth2/v2.0/token"),
         "device_authorization_endpoint": format!("{iss}/oauth2/v2.0/devicecode"),
@@ -51,6 +51,19 @@ pub async fn openid_configuration(State(ctx): State<Ctx>) -> Response {
     res
 }
 
+/// Discovery under the issuer path (`<issuer>/.well-known/openid-configuration`), as
+/// clients that derive it from the authority URL expect.
+pub async fn tenant_openid_configuration(
+    State(ctx): State<Ctx>,
+    axum::extract::Path(tenant): axum::extract::Path<String>,
+) -> Response {
+    if tenant != ctx.tenant_id().to_string() {
+        let body = json!({"error": "invalid_tenant", "error_description": "MW90002: The tenant was not found."});
+        return (axum::http::StatusCode::NOT_FOUND, Json(body)).into_response();
+    }
+    openid_configuration(State(ctx)).await
+}
+
 pub async fn jwks(State(ctx): State<Ctx>) -> Response {
     let mut res = Json(ctx.keys().jwks()).into_response();
     // Short enough that a rotation reaches resource servers well before the old key retires.
@@ -63,6 +76,19 @@ pub async fn jwks(State(ctx): State<Ctx>) -> Response {
 
 pub async fn webauthn_js() -> Response {
     let mut res = mailward_mfa::WEBAUTHN_JS.into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    res
+}
+
+pub async fn autosubmit_js() -> Response {
+    let mut res = include_str!("../../assets/autosubmit.js").into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/javascript; charset=utf-8"),

@@ -275,7 +275,10 @@ async fn apply(
             };
             match ctx.passkeys().finish_registration(&state, &response) {
                 Ok((credential_id, passkey_json)) => {
-                    store
+                    if store.passkeys(user).await?.iter().any(|p| p.credential_id == credential_id) {
+                        return render_register_error(ctx, &mut flow, "This passkey is already registered.", now).await;
+                    }
+                    let added = store
                         .add_passkey(&PasskeyRecord {
                             id: Uuid::new_v4(),
                             user_id: user,
@@ -285,7 +288,15 @@ async fn apply(
                             created_at: now,
                             last_used_at: Some(now),
                         })
-                        .await?;
+                        .await;
+                    match added {
+                        Ok(()) => {}
+                        // The same authenticator credential belongs to another account.
+                        Err(mailward_store::StoreError::Conflict { .. }) => {
+                            return render_register_error(ctx, &mut flow, "This passkey is already registered to an account.", now).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                     flow.steps.push(step("passkeyRegistration", true, ""));
                     registered(ctx, flow, user, Amr::Hwk, now).await
                 }

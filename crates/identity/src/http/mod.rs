@@ -42,8 +42,13 @@ pub fn router(ctx: Ctx) -> Router {
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration),
         )
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery::tenant_openid_configuration),
+        )
         .route("/discovery/v2.0/keys", get(discovery::jwks))
         .route("/assets/webauthn.js", get(discovery::webauthn_js))
+        .route("/assets/autosubmit.js", get(discovery::autosubmit_js))
         .route(
             "/oauth2/v2.0/authorize",
             get(authorize::handle_authorize).post(authorize::handle_authorize_post),

@@ -13,8 +13,6 @@ use mailward_types::model::{User, UserSource, well_known::MAIL_CLIENT_ID};
 use mailward_types::records::{SignInEvent, SignInFilter, TotpRecord};
 use serde_json::Value;
 
-pub use mailward_testkit::pages;
-
 /// The password every test user gets.
 pub const PW: &str = "correct horse battery";
 /// Loopback redirect of the first-party mail app (RFC 8252: any port).

@@ -258,7 +258,7 @@ pub async fn handle_token(
         },
     )
     .await;
-    entry.resource(resource.as_deref().or(Some(ctx.issuer())));
+    entry.resource(resource.as_deref().or(Some(ctx.base_url())));
     match issued {
         Ok(body) => {
             ctx.log().record(entry.success(&granted.amr)).await;
@@ -276,8 +276,8 @@ pub(crate) fn user_checks(user: &User, auth_time: OffsetDateTime) -> Result<(), 
     if !user.enabled {
         return Err(OAuthError::invalid_grant(ErrorCode::UserDisabled));
     }
-    // `auth_time` is kept in whole seconds (OIDC `auth_time`, the flow record), so compare
-    // at that precision: a sign-in in the same second the user was created must count.
+    // Whole seconds, the precision of `auth_time` and `iat` in tokens (introspection compares
+    // the same way): a sign-in in the same second the user was created must count.
     if auth_time.unix_timestamp() < user.tokens_valid_from.unix_timestamp() {
         return Err(OAuthError::invalid_grant(ErrorCode::FreshAuthRequired)
             .with_detail("The user's sessions were revoked; sign in again."));

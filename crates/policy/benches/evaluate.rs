@@ -1,0 +1,2 @@
+//! Evaluation benchmark (being written).
+fn main() {}
