@@ -11,6 +11,9 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+/// Most events written in one transaction.
+const MAX_BATCH: usize = 512;
+
 enum Msg {
     Event(Box<SignInEvent>),
     Flush(oneshot::Sender<()>),
@@ -33,16 +36,27 @@ impl SignInLog {
     pub fn start(store: DynStore) -> SignInLog {
         let (tx, mut rx) = mpsc::channel::<Msg>(4096);
         tokio::spawn(async move {
-            while let Some(msg) = rx.recv().await {
-                match msg {
-                    Msg::Event(ev) => {
-                        if let Err(e) = store.append_signin(&ev).await {
-                            tracing::error!(error = %e, correlation_id = %ev.correlation_id, "sign-in log write failed");
-                        }
+            // Bursts are written as one transaction: whatever queued while the previous
+            // batch was being written goes in the next one.
+            let mut batch: Vec<SignInEvent> = Vec::with_capacity(MAX_BATCH);
+            let mut waiters: Vec<oneshot::Sender<()>> = vec![];
+            while let Some(first) = rx.recv().await {
+                let mut next = Some(first);
+                while let Some(msg) = next.take() {
+                    match msg {
+                        Msg::Event(ev) => batch.push(*ev),
+                        Msg::Flush(done) => waiters.push(done),
                     }
-                    Msg::Flush(done) => {
-                        let _ = done.send(());
+                    if batch.len() < MAX_BATCH {
+                        next = rx.try_recv().ok();
                     }
+                }
+                if let Err(e) = store.append_signins(&batch).await {
+                    tracing::error!(error = %e, events = batch.len(), "sign-in log write failed");
+                }
+                batch.clear();
+                for w in waiters.drain(..) {
+                    let _ = w.send(());
                 }
             }
         });

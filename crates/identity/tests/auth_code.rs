@@ -14,7 +14,8 @@ use time::Duration;
 /// A code from single sign-on in a browser that already signed in (no pages shown).
 async fn sso_code(t: &TestIdentity, b: &Browser, p: &Pkce) -> String {
     let l = b.get(&mail_authorize_url(t, p, &[])).await;
-    l.param("code").unwrap_or_else(|| panic!("expected SSO to answer with a code: {l:?}"))
+    l.param("code")
+        .unwrap_or_else(|| panic!("expected SSO to answer with a code: {l:?}"))
 }
 
 #[tokio::test]
@@ -29,10 +30,20 @@ async fn pkce_flow_accepts_any_loopback_port() {
             MAIL_CLIENT_ID,
             redirect,
             MAIL_SCOPE,
-            &[("code_challenge", &p.challenge), ("code_challenge_method", "S256"), ("state", "s1")],
+            &[
+                ("code_challenge", &p.challenge),
+                ("code_challenge_method", "S256"),
+                ("state", "s1"),
+            ],
         );
-        let done = if has_sso(&t, &b).await { b.get(&url).await } else { sign_in(&t, &b, &url, &m).await };
-        let location = done.location().unwrap_or_else(|| panic!("no redirect: {done:?}"));
+        let done = if has_sso(&t, &b).await {
+            b.get(&url).await
+        } else {
+            sign_in(&t, &b, &url, &m).await
+        };
+        let location = done
+            .location()
+            .unwrap_or_else(|| panic!("no redirect: {done:?}"));
         assert!(location.starts_with(redirect), "{location}");
         assert_eq!(done.param("iss").as_deref(), Some(t.issuer.as_str()));
         let code = done.param("code").unwrap();
@@ -49,8 +60,18 @@ async fn pkce_flow_accepts_any_loopback_port() {
         .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["token_type"], "Bearer");
-        assert!(body["access_token"].is_string() && body["id_token"].is_string() && body["refresh_token"].is_string());
-        assert!(body["scope"].as_str().unwrap().contains("https://localhost:8446/IMAP.AccessAsUser.All"), "{body}");
+        assert!(
+            body["access_token"].is_string()
+                && body["id_token"].is_string()
+                && body["refresh_token"].is_string()
+        );
+        assert!(
+            body["scope"]
+                .as_str()
+                .unwrap()
+                .contains("https://localhost:8446/IMAP.AccessAsUser.All"),
+            "{body}"
+        );
     }
 }
 
@@ -59,13 +80,21 @@ async fn redirect_uri_mismatch_at_authorize_is_shown_not_redirected() {
     let t = TestIdentity::start().await;
     let b = Browser::new(&t);
     let p = pkce();
-    for bad in ["https://evil.example/cb", "http://127.0.0.1:53000/other-path", "http://localhost.evil.example"] {
+    for bad in [
+        "https://evil.example/cb",
+        "http://127.0.0.1:53000/other-path",
+        "http://localhost.evil.example",
+    ] {
         let url = authorize_url(
             &t,
             MAIL_CLIENT_ID,
             bad,
             MAIL_SCOPE,
-            &[("code_challenge", &p.challenge), ("code_challenge_method", "S256"), ("state", "s")],
+            &[
+                ("code_challenge", &p.challenge),
+                ("code_challenge_method", "S256"),
+                ("state", "s"),
+            ],
         );
         match b.get(&url).await {
             mailward_testkit::Landing::Page { status, html } => {
@@ -81,7 +110,13 @@ async fn redirect_uri_mismatch_at_authorize_is_shown_not_redirected() {
 async fn unknown_client_at_authorize_is_an_error_page() {
     let t = TestIdentity::start().await;
     let b = Browser::new(&t);
-    let url = authorize_url(&t, "00000000-0000-0000-0000-000000000000", LOOPBACK, "openid", &[]);
+    let url = authorize_url(
+        &t,
+        "00000000-0000-0000-0000-000000000000",
+        LOOPBACK,
+        "openid",
+        &[],
+    );
     match b.get(&url).await {
         mailward_testkit::Landing::Page { status, html } => {
             assert_eq!(status, 400);
@@ -95,9 +130,18 @@ async fn unknown_client_at_authorize_is_an_error_page() {
 async fn public_client_without_pkce_gets_redirected_invalid_request() {
     let t = TestIdentity::start().await;
     let b = Browser::new(&t);
-    let url = authorize_url(&t, MAIL_CLIENT_ID, LOOPBACK, MAIL_SCOPE, &[("state", "nopkce")]);
+    let url = authorize_url(
+        &t,
+        MAIL_CLIENT_ID,
+        LOOPBACK,
+        MAIL_SCOPE,
+        &[("state", "nopkce")],
+    );
     let l = b.get(&url).await;
-    assert!(l.location().is_some_and(|u| u.starts_with(LOOPBACK)), "{l:?}");
+    assert!(
+        l.location().is_some_and(|u| u.starts_with(LOOPBACK)),
+        "{l:?}"
+    );
     assert_eq!(l.param("error").as_deref(), Some("invalid_request"));
     assert_eq!(l.param("state").as_deref(), Some("nopkce"));
     assert_eq!(l.param("iss").as_deref(), Some(t.issuer.as_str()));
@@ -109,7 +153,10 @@ async fn duplicate_parameters_are_refused() {
     let t = TestIdentity::start().await;
     // At authorize: before the client is trusted, so an error page.
     let b = Browser::new(&t);
-    let url = format!("{}&client_id={MAIL_CLIENT_ID}", authorize_url(&t, MAIL_CLIENT_ID, LOOPBACK, "openid", &[]));
+    let url = format!(
+        "{}&client_id={MAIL_CLIENT_ID}",
+        authorize_url(&t, MAIL_CLIENT_ID, LOOPBACK, "openid", &[])
+    );
     match b.get(&url).await {
         mailward_testkit::Landing::Page { status, html } => {
             assert_eq!(status, 400, "{html}");
@@ -118,7 +165,8 @@ async fn duplicate_parameters_are_refused() {
         other => panic!("{other:?}"),
     }
     // At the token endpoint.
-    let body = format!("grant_type=authorization_code&code=abc&code=def&client_id={MAIL_CLIENT_ID}");
+    let body =
+        format!("grant_type=authorization_code&code=abc&code=def&client_id={MAIL_CLIENT_ID}");
     let r = post_raw(&t, "/oauth2/v2.0/token", &body).await;
     assert_error(&r, 400, "invalid_request", 9002313);
 }
@@ -126,7 +174,11 @@ async fn duplicate_parameters_are_refused() {
 #[tokio::test]
 async fn unsupported_grant_type() {
     let t = TestIdentity::start().await;
-    let r = token(&t, &[("grant_type", "implicit"), ("client_id", MAIL_CLIENT_ID)]).await;
+    let r = token(
+        &t,
+        &[("grant_type", "implicit"), ("client_id", MAIL_CLIENT_ID)],
+    )
+    .await;
     assert_eq!(r.0, 400, "{}", r.1);
     assert_eq!(r.1["error"], "unsupported_grant_type");
     let r = token(&t, &[("client_id", MAIL_CLIENT_ID)]).await;
@@ -139,9 +191,18 @@ async fn confidential_client_with_secret_post_and_basic() {
     let m = mfa_user(&t, "bob").await;
     let (id, secret) = confidential_app(&t, None, &[]).await;
     let b = Browser::new(&t);
-    let url = authorize_url(&t, &id, WEB_REDIRECT, "openid profile offline_access", &[("state", "w1"), ("nonce", "n")]);
+    let url = authorize_url(
+        &t,
+        &id,
+        WEB_REDIRECT,
+        "openid profile offline_access",
+        &[("state", "w1"), ("nonce", "n")],
+    );
     let done = sign_in(&t, &b, &url, &m).await;
-    assert!(done.location().unwrap().starts_with(WEB_REDIRECT), "{done:?}");
+    assert!(
+        done.location().unwrap().starts_with(WEB_REDIRECT),
+        "{done:?}"
+    );
     let code = done.param("code").unwrap();
     // client_secret_post
     let (status, body) = token(
@@ -167,7 +228,11 @@ async fn confidential_client_with_secret_post_and_basic() {
         &t,
         &t.client(),
         "/oauth2/v2.0/token",
-        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", WEB_REDIRECT)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", WEB_REDIRECT),
+        ],
         Some((&id, &secret)),
     )
     .await;
@@ -192,25 +257,54 @@ async fn client_authentication_errors() {
     // Unknown client.
     let r = token(
         &t,
-        &[("grant_type", "authorization_code"), ("client_id", "11111111-2222-3333-4444-555555555555"), ("code", "x")],
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "11111111-2222-3333-4444-555555555555"),
+            ("code", "x"),
+        ],
     )
     .await;
     assert_error(&r, 401, "invalid_client", 700016);
-    assert!(r.1["error_description"].as_str().unwrap().starts_with("MW700016"), "{}", r.1);
+    assert!(
+        r.1["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("MW700016"),
+        "{}",
+        r.1
+    );
     // Public client sending a secret.
     let r = token(
         &t,
-        &[("grant_type", "authorization_code"), ("client_id", MAIL_CLIENT_ID), ("client_secret", "s"), ("code", "x")],
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", MAIL_CLIENT_ID),
+            ("client_secret", "s"),
+            ("code", "x"),
+        ],
     )
     .await;
     assert_error(&r, 401, "invalid_client", 700025);
     // Confidential client without a secret.
-    let r = token(&t, &[("grant_type", "authorization_code"), ("client_id", &id), ("code", "x")]).await;
+    let r = token(
+        &t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &id),
+            ("code", "x"),
+        ],
+    )
+    .await;
     assert_error(&r, 401, "invalid_client", 7000218);
     // Wrong secret, in the body and in the header.
     let r = token(
         &t,
-        &[("grant_type", "authorization_code"), ("client_id", &id), ("client_secret", "wrong"), ("code", "x")],
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &id),
+            ("client_secret", "wrong"),
+            ("code", "x"),
+        ],
     )
     .await;
     assert_error(&r, 401, "invalid_client", 7000215);
@@ -218,7 +312,10 @@ async fn client_authentication_errors() {
         .client()
         .post(t.at("/oauth2/v2.0/token"))
         .basic_auth(&id, Some("wrong"))
-        .form(&[("grant_type", "client_credentials"), ("scope", "https://localhost:8446/.default")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "https://localhost:8446/.default"),
+        ])
         .send()
         .await
         .unwrap();
@@ -231,7 +328,10 @@ async fn client_authentication_errors() {
         &t,
         &t.client(),
         "/oauth2/v2.0/token",
-        &[("grant_type", "client_credentials"), ("client_secret", &secret)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_secret", &secret),
+        ],
         Some((&id, &secret)),
     )
     .await;
@@ -241,11 +341,20 @@ async fn client_authentication_errors() {
     let failures = t
         .ctx
         .store()
-        .signins(&mailward_types::records::SignInFilter { app_id: Some(id.clone()), ..Default::default() })
+        .signins(&mailward_types::records::SignInFilter {
+            app_id: Some(id.clone()),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    assert!(failures.iter().any(|e| e.error_code == Some(7000218)), "{failures:?}");
-    assert!(failures.iter().any(|e| e.error_code == Some(7000215)), "{failures:?}");
+    assert!(
+        failures.iter().any(|e| e.error_code == Some(7000218)),
+        "{failures:?}"
+    );
+    assert!(
+        failures.iter().any(|e| e.error_code == Some(7000215)),
+        "{failures:?}"
+    );
 }
 
 #[tokio::test]
@@ -254,10 +363,19 @@ async fn form_post_response_mode() {
     let m = mfa_user(&t, "carol").await;
     let b = Browser::new(&t);
     let p = pkce();
-    let done = sign_in(&t, &b, &mail_authorize_url(&t, &p, &[("response_mode", "form_post")]), &m).await;
+    let done = sign_in(
+        &t,
+        &b,
+        &mail_authorize_url(&t, &p, &[("response_mode", "form_post")]),
+        &m,
+    )
+    .await;
     let html = done.html();
     assert!(html.contains("method=\"post\""), "{done:?}");
-    assert!(unescape(html).contains(&format!("action=\"{LOOPBACK}\"")), "{html}");
+    assert!(
+        unescape(html).contains(&format!("action=\"{LOOPBACK}\"")),
+        "{html}"
+    );
     let fields = hidden_fields(html);
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     assert_eq!(get("state").as_deref(), Some("st"), "{fields:?}");
@@ -283,10 +401,15 @@ async fn single_sign_on_and_prompt_login() {
     let (status, body) = redeem_mail_code(&t, &code, &p2).await;
     assert_eq!(status, 200, "{body}");
     let (_, claims) = jwt(body["access_token"].as_str().unwrap());
-    assert!(claims["amr"].as_array().unwrap().iter().any(|a| a == "mfa"), "{claims}");
+    assert!(
+        claims["amr"].as_array().unwrap().iter().any(|a| a == "mfa"),
+        "{claims}"
+    );
 
     // prompt=login asks for the password again.
-    let l = b.get(&mail_authorize_url(&t, &pkce(), &[("prompt", "login")])).await;
+    let l = b
+        .get(&mail_authorize_url(&t, &pkce(), &[("prompt", "login")]))
+        .await;
     assert!(l.html().contains("name=\"username\""), "{l:?}");
 
     // A different browser has no session.
@@ -298,8 +421,13 @@ async fn single_sign_on_and_prompt_login() {
 async fn prompt_none_without_session_is_login_required() {
     let t = TestIdentity::start().await;
     let b = Browser::new(&t);
-    let l = b.get(&mail_authorize_url(&t, &pkce(), &[("prompt", "none")])).await;
-    assert!(l.location().is_some_and(|u| u.starts_with(LOOPBACK)), "{l:?}");
+    let l = b
+        .get(&mail_authorize_url(&t, &pkce(), &[("prompt", "none")]))
+        .await;
+    assert!(
+        l.location().is_some_and(|u| u.starts_with(LOOPBACK)),
+        "{l:?}"
+    );
     assert_eq!(l.param("error").as_deref(), Some("login_required"));
     assert_eq!(l.param("error_codes").as_deref(), Some("50058"));
     assert_eq!(l.param("state").as_deref(), Some("st"));
@@ -334,7 +462,13 @@ async fn max_age_forces_a_fresh_sign_in() {
         .await
         .unwrap();
     let rt = tokens["refresh_token"].as_str().unwrap();
-    let record = t.ctx.store().refresh_token(&mailward_oauth::random::hash(rt)).await.unwrap().unwrap();
+    let record = t
+        .ctx
+        .store()
+        .refresh_token(&mailward_oauth::random::hash(rt))
+        .await
+        .unwrap()
+        .unwrap();
     let sid = record.session_id.expect("session id on the refresh token");
     t.ctx
         .store()
@@ -348,13 +482,23 @@ async fn max_age_forces_a_fresh_sign_in() {
         .await
         .unwrap();
     // Within max_age: single sign-on.
-    let l = b.get(&mail_authorize_url(&t, &pkce(), &[("max_age", "3600")])).await;
+    let l = b
+        .get(&mail_authorize_url(&t, &pkce(), &[("max_age", "3600")]))
+        .await;
     assert!(l.param("code").is_some(), "{l:?}");
     // Older than max_age: the password is asked again.
-    let l = b.get(&mail_authorize_url(&t, &pkce(), &[("max_age", "60")])).await;
+    let l = b
+        .get(&mail_authorize_url(&t, &pkce(), &[("max_age", "60")]))
+        .await;
     assert!(l.html().contains("name=\"username\""), "{l:?}");
     // prompt=none with a too-old session: login_required.
-    let l = b.get(&mail_authorize_url(&t, &pkce(), &[("max_age", "60"), ("prompt", "none")])).await;
+    let l = b
+        .get(&mail_authorize_url(
+            &t,
+            &pkce(),
+            &[("max_age", "60"), ("prompt", "none")],
+        ))
+        .await;
     assert_eq!(l.param("error").as_deref(), Some("login_required"), "{l:?}");
 }
 
@@ -373,7 +517,15 @@ async fn reused_code_is_refused_and_revokes_its_tokens() {
     assert_error(&r, 400, "invalid_grant", 54005);
 
     // The refresh token obtained from the code is dead now.
-    let r = token(&t, &[("grant_type", "refresh_token"), ("client_id", MAIL_CLIENT_ID), ("refresh_token", &rt)]).await;
+    let r = token(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", MAIL_CLIENT_ID),
+            ("refresh_token", &rt),
+        ],
+    )
+    .await;
     assert_eq!(r.0, 400, "{}", r.1);
     assert_eq!(r.1["error"], "invalid_grant");
     let log = signins(&t, &m.upn).await;
@@ -398,7 +550,12 @@ async fn code_redemption_errors() {
     let code = sso_code(&t, &b, &p).await;
     let r = token(
         &t,
-        &[("grant_type", "authorization_code"), ("client_id", MAIL_CLIENT_ID), ("code", &code), ("redirect_uri", LOOPBACK)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", MAIL_CLIENT_ID),
+            ("code", &code),
+            ("redirect_uri", LOOPBACK),
+        ],
     )
     .await;
     assert_error(&r, 400, "invalid_grant", 50148);
@@ -448,7 +605,17 @@ async fn refresh_token_rotation_and_reuse_revokes_the_family() {
     let rt1 = tokens["refresh_token"].as_str().unwrap().to_string();
     let refresh = |rt: String| {
         let t = &t;
-        async move { token(t, &[("grant_type", "refresh_token"), ("client_id", MAIL_CLIENT_ID), ("refresh_token", &rt)]).await }
+        async move {
+            token(
+                t,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", MAIL_CLIENT_ID),
+                    ("refresh_token", &rt),
+                ],
+            )
+            .await
+        }
     };
     let (status, body) = refresh(rt1.clone()).await;
     assert_eq!(status, 200, "{body}");
@@ -476,9 +643,25 @@ async fn refresh_token_of_another_client_is_refused() {
     let tokens = mail_tokens(&t, &m).await;
     let rt = tokens["refresh_token"].as_str().unwrap();
     let other = public_app(&t, &["authorization_code", "refresh_token"]).await;
-    let r = token(&t, &[("grant_type", "refresh_token"), ("client_id", &other), ("refresh_token", rt)]).await;
+    let r = token(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", &other),
+            ("refresh_token", rt),
+        ],
+    )
+    .await;
     assert_error(&r, 400, "invalid_grant", 70000);
     // The leak stopped the family for the rightful client too.
-    let r = token(&t, &[("grant_type", "refresh_token"), ("client_id", MAIL_CLIENT_ID), ("refresh_token", rt)]).await;
+    let r = token(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", MAIL_CLIENT_ID),
+            ("refresh_token", rt),
+        ],
+    )
+    .await;
     assert_eq!(r.0, 400, "{}", r.1);
 }

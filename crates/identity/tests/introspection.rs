@@ -14,8 +14,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 async fn introspect(t: &TestIdentity, app: &(String, String), token: &str) -> Value {
-    let (status, body) =
-        post_form(t, &t.client(), "/oauth2/v2.0/introspect", &[("token", token)], Some((&app.0, &app.1))).await;
+    let (status, body) = post_form(
+        t,
+        &t.client(),
+        "/oauth2/v2.0/introspect",
+        &[("token", token)],
+        Some((&app.0, &app.1)),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -24,8 +30,15 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
     let mut k = [0u8; 64];
     k[..key.len()].copy_from_slice(key);
     let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
-    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(msg).finalize();
-    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().to_vec()
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(msg)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .to_vec()
 }
 
 #[tokio::test]
@@ -50,28 +63,53 @@ async fn genuine_and_forged_access_tokens() {
 
     // Payload tampered, original signature kept.
     payload["upn"] = json!("mallory@contoso.test");
-    let forged = format!("{}.{}.{}", parts[0], b64(payload.to_string().as_bytes()), parts[2]);
-    assert_eq!(introspect(&t, &rs, &forged).await, json!({ "active": false }));
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(payload.to_string().as_bytes()),
+        parts[2]
+    );
+    assert_eq!(
+        introspect(&t, &rs, &forged).await,
+        json!({ "active": false })
+    );
 
     // alg: none, with and without the real key id, signature empty.
-    for h in [json!({ "alg": "none" }), json!({ "alg": "none", "kid": header["kid"], "typ": "at+jwt" })] {
+    for h in [
+        json!({ "alg": "none" }),
+        json!({ "alg": "none", "kid": header["kid"], "typ": "at+jwt" }),
+    ] {
         let none = format!("{}.{}.", b64(h.to_string().as_bytes()), parts[1]);
-        assert_eq!(introspect(&t, &rs, &none).await, json!({ "active": false }), "{h}");
+        assert_eq!(
+            introspect(&t, &rs, &none).await,
+            json!({ "active": false }),
+            "{h}"
+        );
     }
 
     // HS256 with a random key (and with the public key's kid, the classic confusion).
     let mut key = [0u8; 32];
     rand::rng().fill_bytes(&mut key);
-    for h in [json!({ "alg": "HS256", "typ": "JWT" }), json!({ "alg": "HS256", "kid": header["kid"] })] {
+    for h in [
+        json!({ "alg": "HS256", "typ": "JWT" }),
+        json!({ "alg": "HS256", "kid": header["kid"] }),
+    ] {
         let input = format!("{}.{}", b64(h.to_string().as_bytes()), parts[1]);
         let sig = hmac_sha256(&key, input.as_bytes());
         let hs = format!("{input}.{}", b64(&sig));
-        assert_eq!(introspect(&t, &rs, &hs).await, json!({ "active": false }), "{h}");
+        assert_eq!(
+            introspect(&t, &rs, &hs).await,
+            json!({ "active": false }),
+            "{h}"
+        );
     }
 
     // Not a JWT at all, and an oversized value.
     assert_eq!(introspect(&t, &rs, "garbage").await["active"], false);
-    assert_eq!(introspect(&t, &rs, &"a.".repeat(9000)).await["active"], false);
+    assert_eq!(
+        introspect(&t, &rs, &"a.".repeat(9000)).await["active"],
+        false
+    );
 }
 
 #[tokio::test]
@@ -86,20 +124,35 @@ async fn expired_access_token_is_inactive() {
         "tid": t.ctx.tenant_id().to_string(), "scp": "IMAP.AccessAsUser.All",
         "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600,
     });
-    let expired = t.ctx.keys().sign(TokenAlg::ES256, "at+jwt", &claims).unwrap();
-    assert_eq!(introspect(&t, &rs, &expired).await, json!({ "active": false }));
+    let expired = t
+        .ctx
+        .keys()
+        .sign(TokenAlg::ES256, "at+jwt", &claims)
+        .unwrap();
+    assert_eq!(
+        introspect(&t, &rs, &expired).await,
+        json!({ "active": false })
+    );
     // The same claims, unexpired: active (so it was the expiry that mattered).
     let mut fresh = claims.clone();
     fresh["iat"] = json!(now);
     fresh["nbf"] = json!(now);
     fresh["exp"] = json!(now + 600);
-    let fresh = t.ctx.keys().sign(TokenAlg::ES256, "at+jwt", &fresh).unwrap();
+    let fresh = t
+        .ctx
+        .keys()
+        .sign(TokenAlg::ES256, "at+jwt", &fresh)
+        .unwrap();
     assert_eq!(introspect(&t, &rs, &fresh).await["active"], true);
     // Another issuer, genuinely signed: inactive.
     let mut other = claims;
     other["iss"] = json!("https://elsewhere.example");
     other["exp"] = json!(now + 600);
-    let other = t.ctx.keys().sign(TokenAlg::ES256, "at+jwt", &other).unwrap();
+    let other = t
+        .ctx
+        .keys()
+        .sign(TokenAlg::ES256, "at+jwt", &other)
+        .unwrap();
     assert_eq!(introspect(&t, &rs, &other).await["active"], false);
 }
 
@@ -114,7 +167,10 @@ async fn tokens_of_a_disabled_user_are_inactive() {
     mailward_identity::directory_for(&t.ctx)
         .update_user(
             &m.upn,
-            mailward_identity::directory::UserPatch { account_enabled: Some(false), ..Default::default() },
+            mailward_identity::directory::UserPatch {
+                account_enabled: Some(false),
+                ..Default::default()
+            },
             mailward_types::clock::now(),
         )
         .await
@@ -136,8 +192,15 @@ async fn refresh_token_active_until_used() {
     assert_eq!(v["token_type"], "refresh_token");
     assert_eq!(v["client_id"], MAIL_CLIENT_ID);
     assert_eq!(v["sub"], m.user.id.to_string());
-    let (status, _) =
-        token(&t, &[("grant_type", "refresh_token"), ("client_id", MAIL_CLIENT_ID), ("refresh_token", rt)]).await;
+    let (status, _) = token(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", MAIL_CLIENT_ID),
+            ("refresh_token", rt),
+        ],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(introspect(&t, &rs, rt).await, json!({ "active": false }));
 }
@@ -148,13 +211,41 @@ async fn only_confidential_clients_may_introspect() {
     let m = mfa_user(&t, "erin").await;
     let tokens = mail_tokens(&t, &m).await;
     let at = tokens["access_token"].as_str().unwrap();
-    let r = post_form(&t, &t.client(), "/oauth2/v2.0/introspect", &[("client_id", MAIL_CLIENT_ID), ("token", at)], None).await;
+    let r = post_form(
+        &t,
+        &t.client(),
+        "/oauth2/v2.0/introspect",
+        &[("client_id", MAIL_CLIENT_ID), ("token", at)],
+        None,
+    )
+    .await;
     assert_error(&r, 401, "invalid_client", 7000218);
-    let r = post_form(&t, &t.client(), "/oauth2/v2.0/introspect", &[("token", at)], None).await;
+    let r = post_form(
+        &t,
+        &t.client(),
+        "/oauth2/v2.0/introspect",
+        &[("token", at)],
+        None,
+    )
+    .await;
     assert_error(&r, 400, "invalid_request", 900144);
     let rs = confidential_app(&t, None, &[]).await;
-    let r = post_form(&t, &t.client(), "/oauth2/v2.0/introspect", &[("token", at)], Some((&rs.0, "wrong"))).await;
+    let r = post_form(
+        &t,
+        &t.client(),
+        "/oauth2/v2.0/introspect",
+        &[("token", at)],
+        Some((&rs.0, "wrong")),
+    )
+    .await;
     assert_error(&r, 401, "invalid_client", 7000215);
-    let r = post_form(&t, &t.client(), "/oauth2/v2.0/introspect", &[], Some((&rs.0, &rs.1))).await;
+    let r = post_form(
+        &t,
+        &t.client(),
+        "/oauth2/v2.0/introspect",
+        &[],
+        Some((&rs.0, &rs.1)),
+    )
+    .await;
     assert_error(&r, 400, "invalid_request", 900144);
 }

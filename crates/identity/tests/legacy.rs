@@ -27,10 +27,13 @@ async fn relay(t: &TestIdentity, app: &(String, String), body: impl Into<String>
         .body(body.into())
         .send()
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("relay: {e}"));
     let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    let text = res.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 fn req(username: &str, password: &str) -> String {
@@ -40,7 +43,8 @@ fn req(username: &str, password: &str) -> String {
 
 #[tokio::test]
 async fn allow_when_no_mfa_is_required() {
-    let t = TestIdentity::start_with(|c| c.policy.require_mfa = MfaRule::Keyword(MfaKeyword::None)).await;
+    let t = TestIdentity::start_with(|c| c.policy.require_mfa = MfaRule::Keyword(MfaKeyword::None))
+        .await;
     let app = relay_app(&t).await;
     let u = user(&t, "alice").await;
     let (status, v) = relay(&t, &app, req(u.upn.as_str(), PW)).await;
@@ -101,26 +105,49 @@ async fn default_rule_denies_with_mfa_required() {
     assert_eq!(v["error_codes"], json!([50057]), "{v}");
     let log = signins(&t, u.upn.as_str()).await;
     assert_eq!(log.len(), 2, "{log:?}");
-    assert!(log.iter().all(|e| e.result == SignInResult::Failure), "{log:?}");
+    assert!(
+        log.iter().all(|e| e.result == SignInResult::Failure),
+        "{log:?}"
+    );
     assert!(log.iter().any(|e| e.error_code == Some(50076)), "{log:?}");
 }
 
 #[tokio::test]
 async fn only_apps_with_the_relay_role() {
-    let t = TestIdentity::start_with(|c| c.policy.require_mfa = MfaRule::Keyword(MfaKeyword::None)).await;
+    let t = TestIdentity::start_with(|c| c.policy.require_mfa = MfaRule::Keyword(MfaKeyword::None))
+        .await;
     let u = user(&t, "carol").await;
     let plain = confidential_app(&t, None, &[]).await;
     let r = relay(&t, &plain, req(u.upn.as_str(), PW)).await;
     assert_error(&r, 400, "unauthorized_client", 65001);
     // Wrong secret.
     let app = relay_app(&t).await;
-    let r = relay(&t, &(app.0.clone(), "wrong".into()), req(u.upn.as_str(), PW)).await;
+    let r = relay(
+        &t,
+        &(app.0.clone(), "wrong".into()),
+        req(u.upn.as_str(), PW),
+    )
+    .await;
     assert_error(&r, 401, "invalid_client", 7000215);
     // No client authentication at all.
-    let res = t.client().post(t.at("/legacy/v1/authenticate")).body(req(u.upn.as_str(), PW)).send().await.unwrap();
+    let res = t
+        .client()
+        .post(t.at("/legacy/v1/authenticate"))
+        .body(req(u.upn.as_str(), PW))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 400);
     // The public mail app cannot relay either (it has no secret to authenticate with).
-    let r = relay(&t, &(mailward_types::model::well_known::MAIL_CLIENT_ID.into(), "x".into()), req(u.upn.as_str(), PW)).await;
+    let r = relay(
+        &t,
+        &(
+            mailward_types::model::well_known::MAIL_CLIENT_ID.into(),
+            "x".into(),
+        ),
+        req(u.upn.as_str(), PW),
+    )
+    .await;
     assert_error(&r, 401, "invalid_client", 700025);
     // None of these reached the password check.
     assert!(signins(&t, u.upn.as_str()).await.is_empty());
@@ -128,7 +155,8 @@ async fn only_apps_with_the_relay_role() {
 
 #[tokio::test]
 async fn hostile_bodies_are_refused() {
-    let t = TestIdentity::start_with(|c| c.policy.require_mfa = MfaRule::Keyword(MfaKeyword::None)).await;
+    let t = TestIdentity::start_with(|c| c.policy.require_mfa = MfaRule::Keyword(MfaKeyword::None))
+        .await;
     let app = relay_app(&t).await;
     let u = user(&t, "dave").await;
     let name = u.upn.as_str();
@@ -140,7 +168,8 @@ async fn hostile_bodies_are_refused() {
         json!({ "username": name, "password": PW, "protocol": huge }).to_string(),
         json!({ "username": huge, "password": PW, "protocol": "IMAP4" }).to_string(),
         json!({ "username": name, "password": huge, "protocol": "IMAP4" }).to_string(),
-        json!({ "username": name, "password": PW, "protocol": "IMAP4", "client_ip": "not an ip" }).to_string(),
+        json!({ "username": name, "password": PW, "protocol": "IMAP4", "client_ip": "not an ip" })
+            .to_string(),
         json!({ "username": 42, "password": PW, "protocol": "IMAP4" }).to_string(),
         json!([name, PW, "IMAP4"]).to_string(),
         "username=dave&password=x&protocol=IMAP4".to_string(),
@@ -150,11 +179,21 @@ async fn hostile_bodies_are_refused() {
     ];
     for body in bodies {
         let (status, v) = relay(&t, &app, body.clone()).await;
-        assert_eq!(status, 400, "{}: {v}", body.chars().take(80).collect::<String>());
+        assert_eq!(
+            status,
+            400,
+            "{}: {v}",
+            body.chars().take(80).collect::<String>()
+        );
         assert_eq!(v["error"], "invalid_request", "{v}");
     }
     // Over the request size limit.
-    let (status, _) = relay(&t, &app, json!({ "username": "x".repeat(100_000) }).to_string()).await;
+    let (status, _) = relay(
+        &t,
+        &app,
+        json!({ "username": "x".repeat(100_000) }).to_string(),
+    )
+    .await;
     assert_eq!(status, 413);
     // Nothing was attempted for the user.
     assert!(signins(&t, name).await.is_empty());

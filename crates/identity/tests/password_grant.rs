@@ -10,7 +10,12 @@ use mailward_testkit::TestIdentity;
 use mailward_types::model::well_known::MAIL_CLIENT_ID;
 use mailward_types::records::SignInResult;
 
-async fn ropc(t: &TestIdentity, client_id: &str, username: &str, password: &str) -> (u16, serde_json::Value) {
+async fn ropc(
+    t: &TestIdentity,
+    client_id: &str,
+    username: &str,
+    password: &str,
+) -> (u16, serde_json::Value) {
     token(
         t,
         &[
@@ -51,7 +56,8 @@ async fn default_rule_requires_mfa_which_the_grant_cannot_do() {
 
 #[tokio::test]
 async fn succeeds_when_the_rule_is_none() {
-    let t = TestIdentity::start_with(|c| c.policy.require_mfa = MfaRule::Keyword(MfaKeyword::None)).await;
+    let t = TestIdentity::start_with(|c| c.policy.require_mfa = MfaRule::Keyword(MfaKeyword::None))
+        .await;
     let app = public_app(&t, &["password", "refresh_token"]).await;
     let u = user(&t, "dave").await;
     let (status, body) = ropc(&t, &app, u.upn.as_str(), PW).await;
@@ -69,7 +75,8 @@ async fn succeeds_when_the_rule_is_none() {
 
 #[tokio::test]
 async fn credential_errors() {
-    let t = TestIdentity::start_with(|c| c.policy.require_mfa = MfaRule::Keyword(MfaKeyword::None)).await;
+    let t = TestIdentity::start_with(|c| c.policy.require_mfa = MfaRule::Keyword(MfaKeyword::None))
+        .await;
     let app = public_app(&t, &["password"]).await;
     let u = user(&t, "erin").await;
     let r = ropc(&t, &app, u.upn.as_str(), "wrong password").await;
@@ -82,7 +89,15 @@ async fn credential_errors() {
     let r = ropc(&t, &app, d.upn.as_str(), PW).await;
     assert_error(&r, 400, "invalid_grant", 50057);
     // Missing password.
-    let r = token(&t, &[("grant_type", "password"), ("client_id", &app), ("username", u.upn.as_str())]).await;
+    let r = token(
+        &t,
+        &[
+            ("grant_type", "password"),
+            ("client_id", &app),
+            ("username", u.upn.as_str()),
+        ],
+    )
+    .await;
     assert_error(&r, 400, "invalid_request", 900144);
     let log = signins(&t, u.upn.as_str()).await;
     assert_eq!(log[0].error_code, Some(50126), "{log:?}");

@@ -16,21 +16,41 @@ async fn wrong_password_shows_an_error_and_is_logged() {
     let t = TestIdentity::start().await;
     let m = mfa_user(&t, "alice").await;
     let b = Browser::new(&t);
-    let page = password_pages(&b, &mail_authorize_url(&t, &pkce(), &[]), &m.upn, "not the password").await;
-    let Landing::Page { status, html } = &page else { panic!("{page:?}") };
+    let page = password_pages(
+        &b,
+        &mail_authorize_url(&t, &pkce(), &[]),
+        &m.upn,
+        "not the password",
+    )
+    .await;
+    let Landing::Page { status, html } = &page else {
+        panic!("{page:?}")
+    };
     assert_eq!(*status, 200);
     assert!(html.contains(WRONG_PASSWORD_MSG), "{html}");
-    assert!(html.contains("name=\"password\""), "the password page is shown again: {html}");
+    assert!(
+        html.contains("name=\"password\""),
+        "the password page is shown again: {html}"
+    );
     // The same page accepts the right password afterwards.
     let page = b.submit(page.html(), "password", &[("password", PW)]).await;
     assert!(page.html().contains("value=\"totp\""), "{page:?}");
 
     let log = signins(&t, &m.upn).await;
-    let failure = log.iter().find(|e| e.result == SignInResult::Failure).expect("a failure entry");
+    let failure = log
+        .iter()
+        .find(|e| e.result == SignInResult::Failure)
+        .expect("a failure entry");
     assert_eq!(failure.error_code, Some(50126));
     assert_eq!(failure.user_id, Some(m.user.id));
     assert_eq!(failure.flow, "interactive");
-    assert!(failure.steps.iter().any(|s| s.method == "password" && !s.succeeded), "{failure:?}");
+    assert!(
+        failure
+            .steps
+            .iter()
+            .any(|s| s.method == "password" && !s.succeeded),
+        "{failure:?}"
+    );
 }
 
 #[tokio::test]
@@ -38,7 +58,13 @@ async fn unknown_user_gets_the_same_answer() {
     let t = TestIdentity::start().await;
     let b = Browser::new(&t);
     let nobody = upn("nobody");
-    let page = password_pages(&b, &mail_authorize_url(&t, &pkce(), &[]), &nobody, "whatever password").await;
+    let page = password_pages(
+        &b,
+        &mail_authorize_url(&t, &pkce(), &[]),
+        &nobody,
+        "whatever password",
+    )
+    .await;
     assert!(page.html().contains(WRONG_PASSWORD_MSG), "{page:?}");
     let log = signins(&t, &nobody).await;
     assert_eq!(log.len(), 1, "{log:?}");
@@ -53,8 +79,12 @@ async fn disabled_user_is_refused() {
     let u = user_with(&t, "disabled", &[], false).await;
     let b = Browser::new(&t);
     let page = b.get(&mail_authorize_url(&t, &pkce(), &[])).await;
-    let page = b.submit(page.html(), "identify", &[("username", u.upn.as_str())]).await;
-    let Landing::Page { status, html } = &page else { panic!("{page:?}") };
+    let page = b
+        .submit(page.html(), "identify", &[("username", u.upn.as_str())])
+        .await;
+    let Landing::Page { status, html } = &page else {
+        panic!("{page:?}")
+    };
     assert_eq!(*status, 403);
     assert!(html.contains("MW50057"), "{html}");
     assert!(html.contains("disabled"), "{html}");
@@ -69,14 +99,23 @@ async fn wrong_totp_code_is_refused_then_the_right_one_works() {
     let b = Browser::new(&t);
     let page = password_pages(&b, &mail_authorize_url(&t, &pkce(), &[]), &m.upn, PW).await;
     let right = fresh_totp(&t, &m).await;
-    let wrong = if right == "000000" { "111111" } else { "000000" };
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     let page = b.submit(page.html(), "totp", &[("code", wrong)]).await;
-    assert!(page.html().contains("That code didn&#x27;t work") || page.html().contains("That code didn't work"), "{page:?}");
+    assert!(
+        page.html().contains("That code didn&#x27;t work")
+            || page.html().contains("That code didn't work"),
+        "{page:?}"
+    );
     let done = b.submit(page.html(), "totp", &[("code", &right)]).await;
     assert!(done.param("code").is_some(), "{done:?}");
     let log = signins(&t, &m.upn).await;
     assert!(
-        log.iter().any(|e| e.result == SignInResult::Failure && e.steps.iter().any(|s| s.method == "totp" && !s.succeeded)),
+        log.iter().any(|e| e.result == SignInResult::Failure
+            && e.steps.iter().any(|s| s.method == "totp" && !s.succeeded)),
         "{log:?}"
     );
     assert!(log.iter().any(|e| e.result == SignInResult::Success && e.amr.iter().any(|a| a.as_str() == "mfa")), "{log:?}");
@@ -97,7 +136,10 @@ async fn replayed_totp_code_is_refused() {
     let second = Browser::new(&t);
     let page = password_pages(&second, &mail_authorize_url(&t, &pkce(), &[]), &m.upn, PW).await;
     let page = second.submit(page.html(), "totp", &[("code", &code)]).await;
-    assert!(page.location().is_none(), "a replayed code signed in: {page:?}");
+    assert!(
+        page.location().is_none(),
+        "a replayed code signed in: {page:?}"
+    );
     assert!(page.html().contains("value=\"totp\""), "{page:?}");
     // The next step's code is accepted.
     let next = fresh_totp(&t, &m).await;
@@ -115,19 +157,34 @@ async fn recovery_code_works_once() {
     let b = Browser::new(&t);
     let url = mail_authorize_url(&t, &pkce(), &[]);
     let page = password_pages(&b, &url, &m.upn, PW).await;
-    assert!(page.html().contains("method=recovery"), "recovery offered: {page:?}");
+    assert!(
+        page.html().contains("method=recovery"),
+        "recovery offered: {page:?}"
+    );
     let done = b.submit(page.html(), "recovery", &[("code", &rc)]).await;
     assert!(done.param("code").is_some(), "{done:?}");
 
     let b2 = Browser::new(&t);
     let page = password_pages(&b2, &url, &m.upn, PW).await;
     let page = b2.submit(page.html(), "recovery", &[("code", &rc)]).await;
-    assert!(page.location().is_none(), "a used recovery code signed in again: {page:?}");
+    assert!(
+        page.location().is_none(),
+        "a used recovery code signed in again: {page:?}"
+    );
     assert!(page.html().contains("already used"), "{page:?}");
     // Another unused code still works.
-    let done = b2.submit(page.html(), "recovery", &[("code", &m.recovery[1])]).await;
+    let done = b2
+        .submit(page.html(), "recovery", &[("code", &m.recovery[1])])
+        .await;
     assert!(done.param("code").is_some(), "{done:?}");
-    assert_eq!(t.ctx.store().unused_recovery_codes(m.user.id).await.unwrap(), 8);
+    assert_eq!(
+        t.ctx
+            .store()
+            .unused_recovery_codes(m.user.id)
+            .await
+            .unwrap(),
+        8
+    );
 }
 
 #[tokio::test]
@@ -138,21 +195,36 @@ async fn too_many_wrong_second_factor_attempts_end_the_flow() {
     let mut page = password_pages(&b, &mail_authorize_url(&t, &pkce(), &[]), &m.upn, PW).await;
     let html = page.html().to_string();
     let right = fresh_totp(&t, &m).await;
-    let wrong = if right == "000000" { "111111" } else { "000000" };
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     for _ in 0..4 {
         page = b.submit(page.html(), "totp", &[("code", wrong)]).await;
         assert!(page.html().contains("value=\"totp\""), "{page:?}");
     }
     let last = b.submit(page.html(), "totp", &[("code", wrong)]).await;
-    let Landing::Page { status, html: err } = &last else { panic!("{last:?}") };
+    let Landing::Page { status, html: err } = &last else {
+        panic!("{last:?}")
+    };
     assert_eq!(*status, 403);
-    assert!(err.contains("Too many wrong verification attempts"), "{err}");
+    assert!(
+        err.contains("Too many wrong verification attempts"),
+        "{err}"
+    );
     // The flow is gone: even the right code is not accepted on it any more.
     let after = b.submit(&html, "totp", &[("code", &right)]).await;
     assert!(after.location().is_none(), "{after:?}");
     assert!(after.html().contains("expired"), "{after:?}");
     let log = signins(&t, &m.upn).await;
-    assert_eq!(log.iter().filter(|e| e.result == SignInResult::Failure).count(), 5, "{log:?}");
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.result == SignInResult::Failure)
+            .count(),
+        5,
+        "{log:?}"
+    );
 }
 
 #[tokio::test]
@@ -163,8 +235,12 @@ async fn flow_is_bound_to_the_browser_that_started_it() {
     let page = b.get(&mail_authorize_url(&t, &pkce(), &[])).await;
     // Another browser submitting the same flow id gets nowhere.
     let thief = Browser::new(&t);
-    let page2 = thief.submit(page.html(), "identify", &[("username", &m.upn)]).await;
-    let Landing::Page { status, html } = &page2 else { panic!("{page2:?}") };
+    let page2 = thief
+        .submit(page.html(), "identify", &[("username", &m.upn)])
+        .await;
+    let Landing::Page { status, html } = &page2 else {
+        panic!("{page2:?}")
+    };
     assert_eq!(*status, 400);
     assert!(html.contains("expired"), "{html}");
 }
@@ -177,9 +253,20 @@ async fn first_sign_in_registers_an_authenticator_with_retry() {
     let p = pkce();
     let page = password_pages(&b, &mail_authorize_url(&t, &p, &[]), u.upn.as_str(), PW).await;
     let secret = pages::totp_secret(page.html()).unwrap_or_else(|| panic!("{page:?}"));
-    let page = b.submit(page.html(), "register_totp", &[("code", "12345")]).await;
-    assert!(pages::totp_secret(page.html()).as_deref() == Some(secret.as_slice()), "same secret offered again: {page:?}");
-    let page = b.submit(page.html(), "register_totp", &[("code", &totp_now(&secret))]).await;
+    let page = b
+        .submit(page.html(), "register_totp", &[("code", "12345")])
+        .await;
+    assert!(
+        pages::totp_secret(page.html()).as_deref() == Some(secret.as_slice()),
+        "same secret offered again: {page:?}"
+    );
+    let page = b
+        .submit(
+            page.html(),
+            "register_totp",
+            &[("code", &totp_now(&secret))],
+        )
+        .await;
     let codes = pages::recovery_codes(page.html());
     assert_eq!(codes.len(), 10, "{page:?}");
     let done = b.submit(page.html(), "continue", &[]).await;
@@ -187,7 +274,22 @@ async fn first_sign_in_registers_an_authenticator_with_retry() {
     let (status, body) = redeem_mail_code(&t, &code, &p).await;
     assert_eq!(status, 200, "{body}");
     let (_, claims) = jwt(body["access_token"].as_str().unwrap());
-    let amr: Vec<&str> = claims["amr"].as_array().unwrap().iter().filter_map(|v| v.as_str()).collect();
-    assert!(amr.contains(&"pwd") && amr.contains(&"otp") && amr.contains(&"mfa"), "{amr:?}");
-    assert!(t.ctx.store().totp(u.id).await.unwrap().is_some_and(|r| r.confirmed));
+    let amr: Vec<&str> = claims["amr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        amr.contains(&"pwd") && amr.contains(&"otp") && amr.contains(&"mfa"),
+        "{amr:?}"
+    );
+    assert!(
+        t.ctx
+            .store()
+            .totp(u.id)
+            .await
+            .unwrap()
+            .is_some_and(|r| r.confirmed)
+    );
 }

@@ -20,17 +20,38 @@ async fn authorization_code_with_mfa_registration_and_refresh() {
     );
     let page = b.get(&url).await;
     assert!(page.html().contains("name=\"username\""), "{}", page.html());
-    let page = b.submit(page.html(), "identify", &[("username", "alice@contoso.test")]).await;
+    let page = b
+        .submit(
+            page.html(),
+            "identify",
+            &[("username", "alice@contoso.test")],
+        )
+        .await;
     assert!(page.html().contains("name=\"password\""), "{}", page.html());
-    let page = b.submit(page.html(), "password", &[("password", "correct horse battery")]).await;
-    let secret = pages::totp_secret(page.html()).unwrap_or_else(|| panic!("no TOTP registration page:\n{}", page.html()));
-    let page = b.submit(page.html(), "register_totp", &[("code", &totp_now(&secret))]).await;
+    let page = b
+        .submit(
+            page.html(),
+            "password",
+            &[("password", "correct horse battery")],
+        )
+        .await;
+    let secret = pages::totp_secret(page.html())
+        .unwrap_or_else(|| panic!("no TOTP registration page:\n{}", page.html()));
+    let page = b
+        .submit(
+            page.html(),
+            "register_totp",
+            &[("code", &totp_now(&secret))],
+        )
+        .await;
     let codes = pages::recovery_codes(page.html());
     assert_eq!(codes.len(), 10, "{}", page.html());
     let done = b.submit(page.html(), "continue", &[]).await;
     assert_eq!(done.param("state").as_deref(), Some("xyz"));
     assert_eq!(done.param("iss").as_deref(), Some(t.issuer.as_str()));
-    let code = done.param("code").unwrap_or_else(|| panic!("no code: {done:?}"));
+    let code = done
+        .param("code")
+        .unwrap_or_else(|| panic!("no code: {done:?}"));
 
     let client = t.client();
     let tokens: serde_json::Value = client
@@ -54,7 +75,11 @@ async fn authorization_code_with_mfa_registration_and_refresh() {
 
     let refreshed: serde_json::Value = client
         .post(t.at("/oauth2/v2.0/token"))
-        .form(&[("grant_type", "refresh_token"), ("client_id", MAIL_CLIENT_ID), ("refresh_token", &rt)])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", MAIL_CLIENT_ID),
+            ("refresh_token", &rt),
+        ])
         .send()
         .await
         .unwrap()

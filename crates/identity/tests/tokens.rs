@@ -13,7 +13,9 @@ use mailward_types::model::well_known::MAIL_CLIENT_ID;
 use serde_json::Value;
 
 fn strs(v: &Value) -> Vec<&str> {
-    v.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 /// Tokens for identity's own resource (userinfo), from the mail app.
@@ -24,9 +26,16 @@ async fn identity_tokens(t: &TestIdentity, b: &Browser, m: &MfaUser, scope: &str
         MAIL_CLIENT_ID,
         LOOPBACK,
         scope,
-        &[("code_challenge", &p.challenge), ("code_challenge_method", "S256")],
+        &[
+            ("code_challenge", &p.challenge),
+            ("code_challenge_method", "S256"),
+        ],
     );
-    let done = if has_sso(t, b).await { b.get(&url).await } else { sign_in(t, b, &url, m).await };
+    let done = if has_sso(t, b).await {
+        b.get(&url).await
+    } else {
+        sign_in(t, b, &url, m).await
+    };
     let code = done.param("code").unwrap_or_else(|| panic!("{done:?}"));
     let (status, body) = redeem_mail_code(t, &code, &p).await;
     assert_eq!(status, 200, "{body}");
@@ -83,7 +92,10 @@ async fn access_and_id_token_claims_and_signatures() {
     assert_eq!(c["nbf"].as_i64(), Some(iat));
     assert_eq!(c["exp"].as_i64(), Some(iat + 3600));
     let auth_time = c["auth_time"].as_i64().unwrap();
-    assert!(auth_time <= iat && iat - auth_time < 3600, "auth_time {auth_time} iat {iat}");
+    assert!(
+        auth_time <= iat && iat - auth_time < 3600,
+        "auth_time {auth_time} iat {iat}"
+    );
     assert!((iat - now.unix_timestamp()).abs() < 3600);
     assert!(c["sid"].is_string());
 
@@ -115,21 +127,38 @@ async fn access_and_id_token_claims_and_signatures() {
     // A token refused for the wrong audience or algorithm list.
     let wrong_aud = verifier.verify(
         at,
-        &Expect { issuer: t.issuer.clone(), audience: Some(t.url.clone()), algs: vec![TokenAlg::ES256], leeway_secs: 0 },
+        &Expect {
+            issuer: t.issuer.clone(),
+            audience: Some(t.url.clone()),
+            algs: vec![TokenAlg::ES256],
+            leeway_secs: 0,
+        },
         now,
     );
     assert!(wrong_aud.is_err());
     let wrong_alg = verifier.verify(
         at,
-        &Expect { issuer: t.issuer.clone(), audience: None, algs: vec![TokenAlg::RS256], leeway_secs: 0 },
+        &Expect {
+            issuer: t.issuer.clone(),
+            audience: None,
+            algs: vec![TokenAlg::RS256],
+            leeway_secs: 0,
+        },
         now,
     );
     assert!(wrong_alg.is_err());
 
     // A refreshed access token keeps the sign-in facts.
     let rt = body["refresh_token"].as_str().unwrap();
-    let (status, refreshed) =
-        token(&t, &[("grant_type", "refresh_token"), ("client_id", MAIL_CLIENT_ID), ("refresh_token", rt)]).await;
+    let (status, refreshed) = token(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", MAIL_CLIENT_ID),
+            ("refresh_token", rt),
+        ],
+    )
+    .await;
     assert_eq!(status, 200, "{refreshed}");
     let (_, rc) = jwt(refreshed["access_token"].as_str().unwrap());
     assert_eq!(rc["auth_time"].as_i64(), Some(auth_time));
@@ -140,7 +169,12 @@ async fn access_and_id_token_claims_and_signatures() {
 #[tokio::test]
 async fn discovery_document() {
     let t = TestIdentity::start().await;
-    let res = t.client().get(t.at("/.well-known/openid-configuration")).send().await.unwrap();
+    let res = t
+        .client()
+        .get(t.at("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 200);
     let d: Value = res.json().await.unwrap();
     assert_eq!(d["issuer"], t.issuer.as_str());
@@ -156,11 +190,21 @@ async fn discovery_document() {
     ] {
         assert_eq!(d[k], format!("{}{path}", t.url), "{k}");
     }
-    assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]));
-    assert!(strs(&d["grant_types_supported"]).contains(&"urn:ietf:params:oauth:grant-type:device_code"));
+    assert_eq!(
+        d["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert!(
+        strs(&d["grant_types_supported"]).contains(&"urn:ietf:params:oauth:grant-type:device_code")
+    );
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
     // The same document under the issuer path, as clients derive it from the authority.
-    let res = t.client().get(format!("{}/.well-known/openid-configuration", t.issuer)).send().await.unwrap();
+    let res = t
+        .client()
+        .get(format!("{}/.well-known/openid-configuration", t.issuer))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 200);
     let under_issuer: Value = res.json().await.unwrap();
     assert_eq!(under_issuer, d);
@@ -172,12 +216,23 @@ async fn discovery_document() {
         .unwrap();
     assert_eq!(res.status().as_u16(), 404);
     // The JWKS document it points to has usable keys of both algorithms.
-    let keys: Value = t.client().get(d["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    let keys: Value = t
+        .client()
+        .get(d["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let list = keys["keys"].as_array().unwrap();
     assert!(list.iter().all(|k| k["kid"].is_string()), "{keys}");
     assert!(list.iter().any(|k| k["kty"] == "EC"), "{keys}");
     assert!(list.iter().any(|k| k["kty"] == "RSA"), "{keys}");
-    assert!(list.iter().all(|k| k.get("d").is_none()), "private key material published: {keys}");
+    assert!(
+        list.iter().all(|k| k.get("d").is_none()),
+        "private key material published: {keys}"
+    );
     JwksVerifier::from_jwks(&keys).unwrap();
 }
 
@@ -191,7 +246,13 @@ async fn userinfo_with_and_without_bearer() {
     let (_, c) = jwt(at);
     assert_eq!(c["aud"], t.url.as_str());
 
-    let res = t.client().get(t.at("/oidc/userinfo")).bearer_auth(at).send().await.unwrap();
+    let res = t
+        .client()
+        .get(t.at("/oidc/userinfo"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 200);
     let info: Value = res.json().await.unwrap();
     assert_eq!(info["sub"], m.user.id.to_string());
@@ -200,7 +261,13 @@ async fn userinfo_with_and_without_bearer() {
 
     let res = t.client().get(t.at("/oidc/userinfo")).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 401);
-    let challenge = res.headers().get("www-authenticate").unwrap().to_str().unwrap().to_string();
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(challenge.starts_with("Bearer"), "{challenge}");
 
     // A token for another resource (the mail service) is not for userinfo.
@@ -213,11 +280,23 @@ async fn userinfo_with_and_without_bearer() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 401);
-    let challenge = res.headers().get("www-authenticate").unwrap().to_str().unwrap().to_string();
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(challenge.contains("invalid_token"), "{challenge}");
 
     // Garbage.
-    let res = t.client().get(t.at("/oidc/userinfo")).bearer_auth("a.b.c").send().await.unwrap();
+    let res = t
+        .client()
+        .get(t.at("/oidc/userinfo"))
+        .bearer_auth("a.b.c")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 401);
 }
 
@@ -227,25 +306,59 @@ async fn revocation_kills_the_family() {
     let m = mfa_user(&t, "carol").await;
     let body = mail_tokens(&t, &m).await;
     let rt1 = body["refresh_token"].as_str().unwrap().to_string();
-    let (status, body) =
-        token(&t, &[("grant_type", "refresh_token"), ("client_id", MAIL_CLIENT_ID), ("refresh_token", &rt1)]).await;
+    let (status, body) = token(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", MAIL_CLIENT_ID),
+            ("refresh_token", &rt1),
+        ],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let rt2 = body["refresh_token"].as_str().unwrap().to_string();
 
     // Revoking the old (already rotated) token ends the whole family, rt2 included.
-    let (status, _) =
-        post_form(&t, &t.client(), "/oauth2/v2.0/revoke", &[("client_id", MAIL_CLIENT_ID), ("token", &rt1)], None).await;
+    let (status, _) = post_form(
+        &t,
+        &t.client(),
+        "/oauth2/v2.0/revoke",
+        &[("client_id", MAIL_CLIENT_ID), ("token", &rt1)],
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
-    let r = token(&t, &[("grant_type", "refresh_token"), ("client_id", MAIL_CLIENT_ID), ("refresh_token", &rt2)]).await;
+    let r = token(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", MAIL_CLIENT_ID),
+            ("refresh_token", &rt2),
+        ],
+    )
+    .await;
     assert_eq!(r.0, 400, "{}", r.1);
     assert_eq!(r.1["error"], "invalid_grant");
 
     // Unknown tokens and access tokens: 200, nothing revealed.
-    let (status, _) =
-        post_form(&t, &t.client(), "/oauth2/v2.0/revoke", &[("client_id", MAIL_CLIENT_ID), ("token", "nonsense")], None).await;
+    let (status, _) = post_form(
+        &t,
+        &t.client(),
+        "/oauth2/v2.0/revoke",
+        &[("client_id", MAIL_CLIENT_ID), ("token", "nonsense")],
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     // Missing token parameter.
-    let r = post_form(&t, &t.client(), "/oauth2/v2.0/revoke", &[("client_id", MAIL_CLIENT_ID)], None).await;
+    let r = post_form(
+        &t,
+        &t.client(),
+        "/oauth2/v2.0/revoke",
+        &[("client_id", MAIL_CLIENT_ID)],
+        None,
+    )
+    .await;
     assert_error(&r, 400, "invalid_request", 900144);
 }
 
@@ -256,13 +369,34 @@ async fn revocation_by_another_client_has_no_effect() {
     let body = mail_tokens(&t, &m).await;
     let rt = body["refresh_token"].as_str().unwrap().to_string();
     let (id, secret) = confidential_app(&t, None, &[]).await;
-    let (status, _) = post_form(&t, &t.client(), "/oauth2/v2.0/revoke", &[("token", &rt)], Some((&id, &secret))).await;
+    let (status, _) = post_form(
+        &t,
+        &t.client(),
+        "/oauth2/v2.0/revoke",
+        &[("token", &rt)],
+        Some((&id, &secret)),
+    )
+    .await;
     assert_eq!(status, 200);
-    let (status, body) =
-        token(&t, &[("grant_type", "refresh_token"), ("client_id", MAIL_CLIENT_ID), ("refresh_token", &rt)]).await;
+    let (status, body) = token(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", MAIL_CLIENT_ID),
+            ("refresh_token", &rt),
+        ],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     // Wrong client secret at the revocation endpoint.
-    let r = post_form(&t, &t.client(), "/oauth2/v2.0/revoke", &[("token", &rt)], Some((&id, "wrong"))).await;
+    let r = post_form(
+        &t,
+        &t.client(),
+        "/oauth2/v2.0/revoke",
+        &[("token", &rt)],
+        Some((&id, "wrong")),
+    )
+    .await;
     assert_error(&r, 401, "invalid_client", 7000215);
 }
 
@@ -307,15 +441,24 @@ async fn end_session_with_id_token_hint_and_unregistered_uri() {
         enc("https://evil.example/")
     );
     let l = b.get(&url).await;
-    let Landing::Page { status, html } = &l else { panic!("redirected to an unregistered URI: {l:?}") };
+    let Landing::Page { status, html } = &l else {
+        panic!("redirected to an unregistered URI: {l:?}")
+    };
     assert_eq!(*status, 200);
     assert!(html.contains("signed out"), "{html}");
     assert!(!has_sso(&t, &b).await);
 
     // The mail app's loopback redirect is an accepted return address via the hint.
     let _ = mail_code(&t, &b, &pkce(), &m).await;
-    let url = format!("{}/oauth2/v2.0/logout?id_token_hint={idt}&post_logout_redirect_uri={}", t.url, enc(LOOPBACK));
+    let url = format!(
+        "{}/oauth2/v2.0/logout?id_token_hint={idt}&post_logout_redirect_uri={}",
+        t.url,
+        enc(LOOPBACK)
+    );
     let l = b.get(&url).await;
-    assert!(l.location().is_some_and(|u| u.starts_with(LOOPBACK)), "{l:?}");
+    assert!(
+        l.location().is_some_and(|u| u.starts_with(LOOPBACK)),
+        "{l:?}"
+    );
     assert!(!has_sso(&t, &b).await);
 }

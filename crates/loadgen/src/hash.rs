@@ -13,6 +13,7 @@ pub fn run(args: &Args) -> Result<Report> {
     let params = Params::new(args.memory_kib, args.iterations, args.parallelism, Some(32))
         .map_err(|e| anyhow!("argon2 parameters: {e}"))?;
     let threads = args.concurrency.max(1);
+    let cpu_before = crate::load::cpu_seconds(std::process::id());
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(args.warmup);
     let end = measure_from + Duration::from_secs_f64(args.duration);
@@ -24,14 +25,19 @@ pub fn run(args: &Args) -> Result<Report> {
         .collect();
     let mut samples = Vec::new();
     let mut last = measure_from;
+    let mut total = 0;
     for h in handles {
-        let (s, l) = h
+        let (s, l, n) = h
             .join()
             .map_err(|_| anyhow!("hash thread panicked"))?
             .context("argon2")?;
         samples.extend(s);
         last = last.max(l);
+        total += n;
     }
+    let cpu = crate::load::cpu_seconds(std::process::id())
+        .zip(cpu_before)
+        .map(|(a, b)| a - b);
     let label = format!(
         "{}{}m={} KiB t={} p={}",
         args.label,
@@ -40,7 +46,7 @@ pub fn run(args: &Args) -> Result<Report> {
         args.iterations,
         args.parallelism
     );
-    Ok(Report::new(
+    let mut report = Report::new(
         &label,
         Mode::Argon2.name(),
         threads,
@@ -48,7 +54,13 @@ pub fn run(args: &Args) -> Result<Report> {
         last - measure_from,
         0,
         vec![],
-    ))
+    );
+    // CPU time covers the warm-up too, so the per-CPU rate counts every hash.
+    if let Some(c) = cpu.filter(|c| *c > 0.0) {
+        report.server_cpu_s = Some(c);
+        report.per_server_cpu_s = Some(total as f64 / c);
+    }
+    Ok(report)
 }
 
 fn worker(
@@ -56,13 +68,14 @@ fn worker(
     id: usize,
     measure_from: Instant,
     end: Instant,
-) -> Result<(Vec<Duration>, Instant)> {
+) -> Result<(Vec<Duration>, Instant, usize)> {
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     let salt = [0x5a_u8; 16];
     let password = format!("a long benchmark password {id}");
     let mut out = [0u8; 32];
     let mut samples = Vec::new();
     let mut last = measure_from;
+    let mut total = 0;
     loop {
         let t0 = Instant::now();
         if t0 >= end {
@@ -72,10 +85,11 @@ fn worker(
             .hash_password_into(password.as_bytes(), &salt, &mut out)
             .map_err(|e| anyhow!("{e}"))?;
         let t1 = Instant::now();
+        total += 1;
         if t0 >= measure_from {
             samples.push(t1 - t0);
             last = t1;
         }
     }
-    Ok((samples, last))
+    Ok((samples, last, total))
 }

@@ -203,7 +203,8 @@ pub async fn run(args: &Args) -> Result<Report> {
         elapsed,
         t.errors,
         t.error_samples,
-    ))
+    )
+    .with_server_cpu(server_cpu))
 }
 
 async fn worker(
@@ -261,7 +262,7 @@ async fn worker(
 
 /// User plus system CPU seconds of process `pid` so far, from `/proc/PID/stat` (fields 14
 /// and 15, in clock ticks; 100 per second on Linux).
-fn cpu_seconds(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may contain spaces; fields are counted after its closing paren.
     let rest = &stat[stat.rfind(')')? + 1..];

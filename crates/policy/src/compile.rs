@@ -31,6 +31,70 @@ pub struct PolicySet {
     pub(crate) words: usize,
     /// Bit set of the trusted named locations (`AllTrusted`).
     pub(crate) trusted: Vec<u64>,
+    /// Every user, group and application id some policy names, numbered: policies hold
+    /// bit sets over these numbers, and a sign-in is mapped onto them once.
+    pub(crate) ids: Ids,
+}
+
+/// Numbering of the ids policies mention.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ids {
+    pub(crate) users: HashMap<u128, usize, IdHash>,
+    pub(crate) groups: HashMap<u128, usize, IdHash>,
+    pub(crate) apps: HashMap<AppKey, usize>,
+}
+
+fn intern<K: std::hash::Hash + Eq, S: std::hash::BuildHasher>(
+    map: &mut HashMap<K, usize, S>,
+    key: K,
+) -> usize {
+    let next = map.len();
+    *map.entry(key).or_insert(next)
+}
+
+/// Hashing for random 128-bit ids (GUIDs): folding the halves is enough.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct IdHash;
+
+impl std::hash::BuildHasher for IdHash {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(0)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        // Truncation intended: fold the two halves.
+        self.0 = ((v as u64) ^ ((v >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A bit set over interned ids or named locations.
+pub(crate) fn bits_of(indices: impl IntoIterator<Item = usize>) -> Vec<u64> {
+    let mut bits = Vec::new();
+    for i in indices {
+        if bits.len() <= i / 64 {
+            bits.resize(i / 64 + 1, 0);
+        }
+        set_bit(&mut bits, i);
+    }
+    bits
+}
+
+pub(crate) fn has_bit(bits: &[u64], i: usize) -> bool {
+    bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
 }
 
 impl PolicySet {
@@ -80,7 +144,8 @@ impl PolicySet {
                 set_bit(&mut trusted, i);
             }
         }
-        let mut ids = HashMap::new();
+        let mut policy_ids = HashMap::new();
+        let mut ids = Ids::default();
         let mut compiled = Vec::with_capacity(policies.len());
         for (i, p) in policies.iter().enumerate() {
             let prefix = format!("policies[{i}]");
@@ -92,7 +157,7 @@ impl PolicySet {
                 e.required(join(&prefix, "id"));
                 continue;
             };
-            if ids.insert(id.to_ascii_lowercase(), i).is_some() {
+            if policy_ids.insert(id.to_ascii_lowercase(), i).is_some() {
                 e.push(
                     join(&prefix, "id"),
                     ErrorKind::Duplicate,
@@ -100,7 +165,7 @@ impl PolicySet {
                 );
                 continue;
             }
-            if let Some(c) = compile_policy(p, id, config, &loc_index, words, &prefix, &mut e) {
+            if let Some(c) = compile_policy(p, id, config, &loc_index, &mut ids, &prefix, &mut e) {
                 compiled.push(c);
             }
         }
@@ -110,6 +175,7 @@ impl PolicySet {
             locations,
             words,
             trusted,
+            ids,
         })
     }
 
@@ -136,6 +202,13 @@ pub(crate) fn set_bit(bits: &mut [u64], i: usize) {
     }
 }
 
+fn grow_set(bits: &mut Vec<u64>, i: usize) {
+    if bits.len() <= i / 64 {
+        bits.resize(i / 64 + 1, 0);
+    }
+    set_bit(bits, i);
+}
+
 pub(crate) fn intersects(a: &[u64], b: &[u64]) -> bool {
     a.iter().zip(b).any(|(x, y)| x & y != 0)
 }
@@ -148,7 +221,11 @@ pub(crate) struct CompiledLocation {
 
 #[derive(Debug, Clone)]
 pub(crate) enum LocationKind {
-    Ip(Vec<ipnet::IpNet>),
+    /// `(network, mask)` pairs, host bits cleared.
+    Ip {
+        v4: Vec<(u32, u32)>,
+        v6: Vec<(u128, u128)>,
+    },
     Country {
         codes: Vec<CountryCode>,
         include_unknown: bool,
@@ -157,13 +234,25 @@ pub(crate) enum LocationKind {
 
 fn compile_location(loc: &NamedLocation) -> CompiledLocation {
     if loc.odata_type.get().map(String::as_str) == Some(IP_NAMED_LOCATION) {
-        let nets = list(&loc.ip_ranges)
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for net in list(&loc.ip_ranges)
             .iter()
             .filter_map(|r| r.cidr_address.get())
             .filter_map(|c| parse_cidr(c).ok())
-            .collect();
+        {
+            match net {
+                ipnet::IpNet::V4(n) => {
+                    let mask = u32::from(n.netmask());
+                    v4.push((u32::from(n.network()) & mask, mask));
+                }
+                ipnet::IpNet::V6(n) => {
+                    let mask = u128::from(n.netmask());
+                    v6.push((u128::from(n.network()) & mask, mask));
+                }
+            }
+        }
         CompiledLocation {
-            kind: LocationKind::Ip(nets),
+            kind: LocationKind::Ip { v4, v6 },
             trusted: loc.is_trusted.get().copied().unwrap_or(false),
         }
     } else {
@@ -186,7 +275,7 @@ fn compile_location(loc: &NamedLocation) -> CompiledLocation {
 }
 
 /// An application id as compared: GUIDs by value (any case), other ids verbatim.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum AppKey {
     Guid(u128),
     Text(Box<str>),
@@ -229,12 +318,13 @@ pub(crate) struct CompiledPolicy {
 pub(crate) struct UserCond {
     pub(crate) all: bool,
     pub(crate) guests: bool,
-    pub(crate) users: Vec<Uuid>,
-    pub(crate) groups: Vec<Uuid>,
+    /// Bit sets over [`Ids::users`] / [`Ids::groups`].
+    pub(crate) users: Vec<u64>,
+    pub(crate) groups: Vec<u64>,
     pub(crate) roles: u8,
     pub(crate) ex_guests: bool,
-    pub(crate) ex_users: Vec<Uuid>,
-    pub(crate) ex_groups: Vec<Uuid>,
+    pub(crate) ex_users: Vec<u64>,
+    pub(crate) ex_groups: Vec<u64>,
     pub(crate) ex_roles: u8,
     /// The reason reported when the user is not included.
     pub(crate) not_included: Condition,
@@ -243,8 +333,9 @@ pub(crate) struct UserCond {
 #[derive(Debug, Clone)]
 pub(crate) struct AppCond {
     pub(crate) all: bool,
-    pub(crate) include: Vec<AppKey>,
-    pub(crate) exclude: Vec<AppKey>,
+    /// Bit sets over [`Ids::apps`].
+    pub(crate) include: Vec<u64>,
+    pub(crate) exclude: Vec<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -343,8 +434,13 @@ fn roles_mask(ids: &[String]) -> u8 {
         .fold(0, |m, r| m | role_bit(r))
 }
 
-fn guids(ids: &[String]) -> Vec<Uuid> {
-    ids.iter().filter_map(|s| Uuid::try_parse(s).ok()).collect()
+fn guid_bits(ids: &[String], map: &mut HashMap<u128, usize, IdHash>) -> Vec<u64> {
+    let indices: Vec<usize> = ids
+        .iter()
+        .filter_map(|s| Uuid::try_parse(s).ok())
+        .map(|u| intern(map, u.as_u128()))
+        .collect();
+    bits_of(indices)
 }
 
 fn risk_mask(levels: &[RiskLevel]) -> u8 {
@@ -355,7 +451,12 @@ fn risk_mask(levels: &[RiskLevel]) -> u8 {
     }
 }
 
-fn app_keys(ids: &[String], config: &Config, all: &mut bool) -> Vec<AppKey> {
+fn app_bits(
+    ids: &[String],
+    config: &Config,
+    map: &mut HashMap<AppKey, usize>,
+    all: &mut bool,
+) -> Vec<u64> {
     let mut out = Vec::new();
     for id in ids {
         match id.as_str() {
@@ -367,7 +468,7 @@ fn app_keys(ids: &[String], config: &Config, all: &mut bool) -> Vec<AppKey> {
             other => out.push(AppKey::of(other)),
         }
     }
-    out
+    bits_of(out.into_iter().map(|k| intern(map, k)).collect::<Vec<_>>())
 }
 
 fn compile_policy(
@@ -375,7 +476,7 @@ fn compile_policy(
     id: &str,
     config: &Config,
     loc_index: &HashMap<String, usize>,
-    words: usize,
+    ids: &mut Ids,
     prefix: &str,
     e: &mut Errors,
 ) -> Option<CompiledPolicy> {
@@ -395,20 +496,30 @@ fn compile_policy(
     let users = UserCond {
         all: include_users.iter().any(|s| s == "All"),
         guests: include_users.iter().any(|s| s == "GuestsOrExternalUsers"),
-        users: guids(include_users),
-        groups: guids(list(&u.include_groups)),
+        users: guid_bits(include_users, &mut ids.users),
+        groups: guid_bits(list(&u.include_groups), &mut ids.groups),
         roles: roles_mask(list(&u.include_roles)),
         ex_guests: exclude_users.iter().any(|s| s == "GuestsOrExternalUsers"),
-        ex_users: guids(exclude_users),
-        ex_groups: guids(list(&u.exclude_groups)),
+        ex_users: guid_bits(exclude_users, &mut ids.users),
+        ex_groups: guid_bits(list(&u.exclude_groups), &mut ids.groups),
         ex_roles: roles_mask(list(&u.exclude_roles)),
         not_included,
     };
 
     let mut all_apps = false;
-    let include = app_keys(list(&a.include_applications), config, &mut all_apps);
+    let include = app_bits(
+        list(&a.include_applications),
+        config,
+        &mut ids.apps,
+        &mut all_apps,
+    );
     let mut ignored = false;
-    let exclude = app_keys(list(&a.exclude_applications), config, &mut ignored);
+    let exclude = app_bits(
+        list(&a.exclude_applications),
+        config,
+        &mut ids.apps,
+        &mut ignored,
+    );
     let apps = AppCond {
         all: all_apps,
         include,
@@ -431,9 +542,9 @@ fn compile_policy(
         let mut cond = LocCond {
             all: false,
             trusted: false,
-            include: vec![0; words],
+            include: Vec::new(),
             ex_trusted: false,
-            exclude: vec![0; words],
+            exclude: Vec::new(),
         };
         for (name, values, excl) in [
             ("includeLocations", include, false),
@@ -445,8 +556,8 @@ fn compile_policy(
                     ("AllTrusted", false) => cond.trusted = true,
                     ("AllTrusted", true) => cond.ex_trusted = true,
                     (id, _) => match loc_index.get(&id.to_ascii_lowercase()) {
-                        Some(&i) if excl => set_bit(&mut cond.exclude, i),
-                        Some(&i) => set_bit(&mut cond.include, i),
+                        Some(&i) if excl => grow_set(&mut cond.exclude, i),
+                        Some(&i) => grow_set(&mut cond.include, i),
                         None => e.push(
                             join(prefix, &format!("conditions.locations.{name}[{j}]")),
                             ErrorKind::UnknownReference,

@@ -27,7 +27,7 @@
 //!   change the decision or the session limits.
 
 use crate::compile::{
-    AppKey, CLIENT_BROWSER, CLIENT_EAS, CLIENT_EAS_SUPPORTED, CLIENT_MOBILE, CLIENT_OTHER,
+    AppKey, CLIENT_BROWSER, has_bit, CLIENT_EAS, CLIENT_EAS_SUPPORTED, CLIENT_MOBILE, CLIENT_OTHER,
     CompiledPolicy, Frequency, LocationKind, PolicySet, intersects, platform_bit, risk_bit,
     role_bit, set_bit,
 };
@@ -552,8 +552,13 @@ enum Stale {
 /// The sign-in, reduced to what the compiled conditions compare against.
 struct View<'c> {
     user: Option<&'c UserFacts>,
+    /// The user's number in [`crate::compile::Ids::users`], if a policy names them.
+    user_index: Option<usize>,
+    /// The user's groups as a bit set over [`crate::compile::Ids::groups`].
+    groups: Vec<u64>,
     roles: u8,
-    app: AppKey,
+    /// The application's number in [`crate::compile::Ids::apps`].
+    app: Option<usize>,
     client: u8,
     platform: u8,
     sign_in_risk: u8,
@@ -596,7 +601,17 @@ impl<'c> View<'c> {
         let mut locations = vec![0u64; set.words];
         for (i, l) in set.locations.iter().enumerate() {
             let hit = match &l.kind {
-                LocationKind::Ip(nets) => ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
+                LocationKind::Ip { v4, v6 } => match ip {
+                    Some(IpAddr::V4(a)) => {
+                        let a = u32::from(a);
+                        v4.iter().any(|(net, mask)| a & mask == *net)
+                    }
+                    Some(IpAddr::V6(a)) => {
+                        let a = u128::from(a);
+                        v6.iter().any(|(net, mask)| a & mask == *net)
+                    }
+                    None => false,
+                },
                 LocationKind::Country {
                     codes,
                     include_unknown,
@@ -616,10 +631,24 @@ impl<'c> View<'c> {
         );
         let has = |a: Amr| ctx.amr.contains(&a);
         let phish_done = has(Amr::Hwk);
+        let ids = &set.ids;
+        let mut groups = Vec::new();
+        if let Some(u) = user {
+            for g in &u.groups {
+                if let Some(&i) = ids.groups.get(&g.as_u128()) {
+                    if groups.len() <= i / 64 {
+                        groups.resize(i / 64 + 1, 0);
+                    }
+                    set_bit(&mut groups, i);
+                }
+            }
+        }
         View {
             user,
+            user_index: user.and_then(|u| ids.users.get(&u.id.as_u128()).copied()),
+            groups,
             roles: user.map_or(0, |u| u.roles.iter().fold(0, |m, r| m | role_bit(*r))),
-            app: AppKey::of(&ctx.app_id),
+            app: ids.apps.get(&AppKey::of(&ctx.app_id)).copied(),
             client,
             platform,
             sign_in_risk: risk_bit(ctx.sign_in_risk),
@@ -644,7 +673,7 @@ impl<'c> View<'c> {
         if self.legacy {
             return Stale::Fresh;
         }
-        let older = |t: Option<OffsetDateTime>| t.is_some_and(|t| now - t > f.max_age);
+        let older = |t: Option<OffsetDateTime>| t.is_some_and(|t| t.checked_add(f.max_age).is_some_and(|fresh_until| fresh_until < now));
         match f.authentication_type {
             FrequencyAuthenticationType::SecondaryAuthentication => {
                 let mfa_at = self
@@ -689,27 +718,29 @@ fn applies(p: &CompiledPolicy, v: &View<'_>) -> Result<(), Condition> {
         return Err(Condition::Users);
     };
     let u = &p.users;
+    let in_users = |bits: &[u64]| v.user_index.is_some_and(|i| has_bit(bits, i));
     let included = u.all
         || (u.guests && user.guest)
-        || u.users.contains(&user.id)
-        || u.groups.iter().any(|g| user.groups.contains(g))
+        || in_users(&u.users)
+        || intersects(&u.groups, &v.groups)
         || u.roles & v.roles != 0;
     if !included {
         return Err(u.not_included);
     }
-    if (u.ex_guests && user.guest) || u.ex_users.contains(&user.id) {
+    if (u.ex_guests && user.guest) || in_users(&u.ex_users) {
         return Err(Condition::UsersExcludeUsers);
     }
-    if u.ex_groups.iter().any(|g| user.groups.contains(g)) {
+    if intersects(&u.ex_groups, &v.groups) {
         return Err(Condition::UsersExcludeGroups);
     }
     if u.ex_roles & v.roles != 0 {
         return Err(Condition::UsersExcludeRoles);
     }
-    if !(p.apps.all || p.apps.include.contains(&v.app)) {
+    let in_apps = |bits: &[u64]| v.app.is_some_and(|i| has_bit(bits, i));
+    if !(p.apps.all || in_apps(&p.apps.include)) {
         return Err(Condition::ApplicationsIncludeApplications);
     }
-    if p.apps.exclude.contains(&v.app) {
+    if in_apps(&p.apps.exclude) {
         return Err(Condition::ApplicationsExcludeApplications);
     }
     if p.client_types & v.client == 0 {

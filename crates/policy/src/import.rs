@@ -18,6 +18,7 @@ use crate::model::{
 };
 use crate::prop::{Prop, list};
 use mailward_types::model::Role;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
@@ -112,7 +113,48 @@ pub fn validate_named_location(loc: &NamedLocation) -> Result<(), ImportError> {
     e.into_result()
 }
 
-fn parse<T: DeserializeOwned>(json: &[u8]) -> Result<T, ImportError> {
+/// Parses a Graph object strictly: besides serde's checks (types, unknown members), the
+/// result must serialize back to the same JSON, which refuses the shapes serde would
+/// quietly accept (a struct written as an array, say).
+fn parse<T: DeserializeOwned + Serialize>(json: &[u8]) -> Result<T, ImportError> {
+    let value: T = parse_raw(json)?;
+    let original: Value = parse_raw(json)?;
+    let back = serde_json::to_value(&value)
+        .map_err(|err| single("", ErrorKind::Syntax, err.to_string()))?;
+    if let Some(path) = first_difference(&original, &back, String::new()) {
+        return Err(single(path, ErrorKind::Syntax, "not in Graph's JSON form"));
+    }
+    Ok(value)
+}
+
+/// The path of the first place where `a` and `b` differ.
+fn first_difference(a: &Value, b: &Value, path: String) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, va) in x {
+                let sub = join(&path, k);
+                match y.get(k) {
+                    Some(vb) => {
+                        if let Some(p) = first_difference(va, vb, sub) {
+                            return Some(p);
+                        }
+                    }
+                    None => return Some(sub),
+                }
+            }
+            y.keys().find(|k| !x.contains_key(*k)).map(|k| join(&path, k))
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (va, vb))| first_difference(va, vb, format!("{path}[{i}]"))),
+        _ if a == b => None,
+        _ => Some(path),
+    }
+}
+
+fn parse_raw<T: DeserializeOwned>(json: &[u8]) -> Result<T, ImportError> {
     let mut de = serde_json::Deserializer::from_slice(json);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -140,7 +182,7 @@ fn import_list<T>(
     json: &[u8],
     one: fn(Value) -> Result<T, ImportError>,
 ) -> Result<Vec<T>, ImportError> {
-    let value: Value = parse(json)?;
+    let value: Value = parse_raw(json)?;
     let (items, prefix) = match value {
         Value::Array(items) => (items, ""),
         Value::Object(mut map) => match map.remove("value") {
@@ -210,17 +252,18 @@ fn unsupported_value(p: &Prop<Value>, path: &str, e: &mut Errors) {
     }
 }
 
-/// An unsupported container (`devices`): refused naming its first active member.
+/// An unsupported container (`devices`): refused naming each active member.
 fn unsupported_members(p: &Prop<Value>, path: &str, e: &mut Errors) {
     let Some(v) = p.get() else { return };
     if inert(v) {
         return;
     }
     match v {
-        Value::Object(m) => match m.iter().find(|(_, v)| !inert(v)) {
-            Some((k, _)) => e.unsupported(format!("{path}.{k}")),
-            None => e.unsupported(path),
-        },
+        Value::Object(m) => {
+            for (k, _) in m.iter().filter(|(_, v)| !inert(v)) {
+                e.unsupported(format!("{path}.{k}"));
+            }
+        }
         _ => e.unsupported(path),
     }
 }

@@ -33,7 +33,9 @@ pub use grants::{
     auth_code_race, auth_codes, device_codes, flows, refresh_token_race, refresh_tokens,
     revoke_user_tokens, sessions,
 };
-pub use housekeeping::{delete_user_cascades, purge_expired, signin_log, signin_log_limits};
+pub use housekeeping::{
+    delete_user_cascades, purge_expired, signin_log, signin_log_batch, signin_log_limits,
+};
 pub use mfa::{familiar_ips, lockout, passkeys, recovery_codes, reset_mfa, totp, totp_race};
 
 use crate::{IdentityStore, StoreError, UpdateFn};
@@ -71,6 +73,7 @@ pub async fn run_all(store: &dyn IdentityStore) {
     familiar_ips(store).await;
     signin_log(store).await;
     signin_log_limits(store).await;
+    signin_log_batch(store).await;
     purge_expired(store).await;
     delete_user_cascades(store).await;
 }

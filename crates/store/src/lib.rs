@@ -213,6 +213,13 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
 
     // ---- sign-in log ----
     async fn append_signin(&self, event: &SignInEvent) -> Result<()>;
+    /// Appends several events atomically (all or none); the log writer batches bursts.
+    async fn append_signins(&self, events: &[SignInEvent]) -> Result<()> {
+        for e in events {
+            self.append_signin(e).await?;
+        }
+        Ok(())
+    }
     /// Newest first.
     async fn signins(&self, filter: &SignInFilter) -> Result<Vec<SignInEvent>>;
 

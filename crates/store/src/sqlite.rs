@@ -522,6 +522,10 @@ impl IdentityStore for SqliteStore {
         housekeeping::append_signin(self, event).await
     }
 
+    async fn append_signins(&self, events: &[SignInEvent]) -> Result<()> {
+        housekeeping::append_signins(self, events).await
+    }
+
     async fn signins(&self, filter: &SignInFilter) -> Result<Vec<SignInEvent>> {
         housekeeping::signins(self, filter).await
     }

@@ -66,6 +66,7 @@ conformance_tests!(
     familiar_ips,
     signin_log,
     signin_log_limits,
+    signin_log_batch,
     purge_expired,
     delete_user_cascades,
 );

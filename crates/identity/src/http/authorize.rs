@@ -231,7 +231,7 @@ async fn usable_session(
     let Some(user) = ctx.store().user_by_id(session.user_id).await? else {
         return Ok(None);
     };
-    if !user.enabled || session.auth_time.unix_timestamp() < user.tokens_valid_from.unix_timestamp()
+    if !user.enabled || session.auth_time < user.tokens_valid_from
     {
         return Ok(None);
     }

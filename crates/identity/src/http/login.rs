@@ -275,8 +275,19 @@ async fn apply(
             };
             match ctx.passkeys().finish_registration(&state, &response) {
                 Ok((credential_id, passkey_json)) => {
-                    if store.passkeys(user).await?.iter().any(|p| p.credential_id == credential_id) {
-                        return render_register_error(ctx, &mut flow, "This passkey is already registered.", now).await;
+                    if store
+                        .passkeys(user)
+                        .await?
+                        .iter()
+                        .any(|p| p.credential_id == credential_id)
+                    {
+                        return render_register_error(
+                            ctx,
+                            &mut flow,
+                            "This passkey is already registered.",
+                            now,
+                        )
+                        .await;
                     }
                     let added = store
                         .add_passkey(&PasskeyRecord {
@@ -293,7 +304,13 @@ async fn apply(
                         Ok(()) => {}
                         // The same authenticator credential belongs to another account.
                         Err(mailward_store::StoreError::Conflict { .. }) => {
-                            return render_register_error(ctx, &mut flow, "This passkey is already registered to an account.", now).await;
+                            return render_register_error(
+                                ctx,
+                                &mut flow,
+                                "This passkey is already registered to an account.",
+                                now,
+                            )
+                            .await;
                         }
                         Err(e) => return Err(e.into()),
                     }

@@ -22,7 +22,8 @@ pub const WEB_REDIRECT: &str = "https://app.example/callback";
 /// The mail resource.
 pub const MAIL_RESOURCE: &str = "https://localhost:8446";
 /// Scopes the mail app asks for.
-pub const MAIL_SCOPE: &str = "openid profile offline_access https://localhost:8446/IMAP.AccessAsUser.All";
+pub const MAIL_SCOPE: &str =
+    "openid profile offline_access https://localhost:8446/IMAP.AccessAsUser.All";
 
 /// `application/x-www-form-urlencoded` encoding of one value.
 pub fn enc(s: &str) -> String {
@@ -35,7 +36,13 @@ pub fn upn(local: &str) -> String {
 }
 
 /// An authorization request URL.
-pub fn authorize_url(t: &TestIdentity, client_id: &str, redirect: &str, scope: &str, extra: &[(&str, &str)]) -> String {
+pub fn authorize_url(
+    t: &TestIdentity,
+    client_id: &str,
+    redirect: &str,
+    scope: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let mut url = format!(
         "{}/oauth2/v2.0/authorize?client_id={}&response_type=code&redirect_uri={}&scope={}",
         t.url,
@@ -61,7 +68,10 @@ pub struct Pkce {
 
 pub fn pkce() -> Pkce {
     let (verifier, challenge) = pkce_pair();
-    Pkce { verifier, challenge }
+    Pkce {
+        verifier,
+        challenge,
+    }
 }
 
 /// The mail app's authorization request with PKCE, state `st` and nonce `n1`.
@@ -128,7 +138,12 @@ pub async fn enroll(t: &TestIdentity, user: User) -> MfaUser {
     let recovery = mailward_identity::mfa_methods::new_recovery_codes(&t.ctx, user.id)
         .await
         .unwrap_or_else(|e| panic!("recovery codes: {e}"));
-    MfaUser { upn: user.upn.to_string(), user, secret, recovery }
+    MfaUser {
+        upn: user.upn.to_string(),
+        user,
+        secret,
+        recovery,
+    }
 }
 
 /// Creates and enrolls a user.
@@ -143,14 +158,24 @@ pub async fn mfa_user(t: &TestIdentity, local: &str) -> MfaUser {
 pub async fn fresh_totp(t: &TestIdentity, m: &MfaUser) -> String {
     let now = mailward_types::clock::now().unix_timestamp();
     let current = now / 30;
-    let mut rec = t.ctx.store().totp(m.user.id).await.unwrap().expect("TOTP registered");
+    let mut rec = t
+        .ctx
+        .store()
+        .totp(m.user.id)
+        .await
+        .unwrap_or_else(|e| panic!("totp: {e}"))
+        .unwrap_or_else(|| panic!("{} has no TOTP registered", m.upn));
     let step = match rec.last_step {
         None => current,
         Some(last) if last < current => current,
         Some(last) if last < current + 1 => last + 1,
         Some(_) => {
             rec.last_step = Some(current - 1);
-            t.ctx.store().put_totp(&rec).await.unwrap();
+            t.ctx
+                .store()
+                .put_totp(&rec)
+                .await
+                .unwrap_or_else(|e| panic!("put_totp: {e}"));
             current
         }
     };
@@ -160,16 +185,28 @@ pub async fn fresh_totp(t: &TestIdentity, m: &MfaUser) -> String {
 /// Username and password pages; returns where the password page led.
 pub async fn password_pages(b: &Browser, url: &str, username: &str, password: &str) -> Landing {
     let page = b.get(url).await;
-    assert!(page.html().contains("name=\"username\""), "no username page: {page:?}");
-    let page = b.submit(page.html(), "identify", &[("username", username)]).await;
-    assert!(page.html().contains("name=\"password\""), "no password page: {page:?}");
-    b.submit(page.html(), "password", &[("password", password)]).await
+    assert!(
+        page.html().contains("name=\"username\""),
+        "no username page: {page:?}"
+    );
+    let page = b
+        .submit(page.html(), "identify", &[("username", username)])
+        .await;
+    assert!(
+        page.html().contains("name=\"password\""),
+        "no password page: {page:?}"
+    );
+    b.submit(page.html(), "password", &[("password", password)])
+        .await
 }
 
 /// Signs in through the pages with password and TOTP; returns the final landing.
 pub async fn sign_in(t: &TestIdentity, b: &Browser, url: &str, m: &MfaUser) -> Landing {
     let page = password_pages(b, url, &m.upn, PW).await;
-    assert!(page.html().contains("name=\"action\" value=\"totp\""), "no TOTP page: {page:?}");
+    assert!(
+        page.html().contains("name=\"action\" value=\"totp\""),
+        "no TOTP page: {page:?}"
+    );
     let code = fresh_totp(t, m).await;
     b.submit(page.html(), "totp", &[("code", &code)]).await
 }
@@ -178,7 +215,8 @@ pub async fn sign_in(t: &TestIdentity, b: &Browser, url: &str, m: &MfaUser) -> L
 pub async fn mail_code(t: &TestIdentity, b: &Browser, p: &Pkce, m: &MfaUser) -> String {
     let done = sign_in(t, b, &mail_authorize_url(t, p, &[]), m).await;
     assert_eq!(done.param("state").as_deref(), Some("st"), "{done:?}");
-    done.param("code").unwrap_or_else(|| panic!("no code: {done:?}"))
+    done.param("code")
+        .unwrap_or_else(|| panic!("no code: {done:?}"))
 }
 
 /// Redeems a mail app code.
@@ -223,10 +261,16 @@ pub async fn post_form(
     if let Some((id, secret)) = basic {
         req = req.basic_auth(enc(id), Some(enc(secret)));
     }
-    let res = req.send().await.unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    let res = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
     let status = res.status().as_u16();
     let text = res.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// POSTs a raw body (for bodies `form()` cannot express, e.g. duplicate keys).
@@ -241,12 +285,17 @@ pub async fn post_raw(t: &TestIdentity, path: &str, body: &str) -> (u16, Value) 
         .unwrap_or_else(|e| panic!("POST {path}: {e}"));
     let status = res.status().as_u16();
     let text = res.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// The first numeric code of an error response.
 pub fn code_of(v: &Value) -> u64 {
-    v["error_codes"][0].as_u64().unwrap_or_else(|| panic!("no error code in {v}"))
+    v["error_codes"][0]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no error code in {v}"))
 }
 
 /// Asserts an OAuth error response.
@@ -259,7 +308,11 @@ pub fn assert_error(resp: &(u16, Value), status: u16, error: &str, code: u64) {
 }
 
 /// Registers a confidential app; returns (client_id, secret).
-pub async fn confidential_app(t: &TestIdentity, grants: Option<&[&str]>, roles: &[&str]) -> (String, String) {
+pub async fn confidential_app(
+    t: &TestIdentity,
+    grants: Option<&[&str]>,
+    roles: &[&str],
+) -> (String, String) {
     let created = t
         .add_app(NewApp {
             display_name: "Web app".into(),
@@ -270,7 +323,12 @@ pub async fn confidential_app(t: &TestIdentity, grants: Option<&[&str]>, roles: 
             post_logout_redirect_uris: vec!["https://app.example/signed-out".into()],
         })
         .await;
-    (created.application.app_id, created.client_secret.expect("confidential apps get a secret"))
+    (
+        created.application.app_id,
+        created
+            .client_secret
+            .expect("confidential apps get a secret"),
+    )
 }
 
 /// Registers a public app with the given grants; returns its client id.
@@ -293,7 +351,9 @@ pub fn jwt(token: &str) -> (Value, Value) {
     let mut parts = token.split('.');
     let mut next = || {
         let part = parts.next().unwrap_or_else(|| panic!("not a JWT: {token}"));
-        let raw = URL_SAFE_NO_PAD.decode(part).unwrap_or_else(|e| panic!("base64 {e}: {token}"));
+        let raw = URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap_or_else(|e| panic!("base64 {e}: {token}"));
         serde_json::from_slice::<Value>(&raw).unwrap_or_else(|e| panic!("JSON {e}: {token}"))
     };
     let h = next();
@@ -312,10 +372,10 @@ pub async fn jwks(t: &TestIdentity) -> Value {
         .get(t.at("/discovery/v2.0/keys"))
         .send()
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("JWKS: {e}"))
         .json()
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("JWKS: {e}"))
 }
 
 /// Sign-in log entries for a user (newest first), after flushing the queue.
@@ -323,9 +383,12 @@ pub async fn signins(t: &TestIdentity, upn: &str) -> Vec<SignInEvent> {
     t.flush_log().await;
     t.ctx
         .store()
-        .signins(&SignInFilter { user: Some(upn.to_string()), ..Default::default() })
+        .signins(&SignInFilter {
+            user: Some(upn.to_string()),
+            ..Default::default()
+        })
         .await
-        .unwrap()
+        .unwrap_or_else(|e| panic!("signins: {e}"))
 }
 
 /// Reverses the HTML escaping of attribute values in rendered pages.
@@ -347,7 +410,9 @@ pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
         let Some(end) = rest.find('"') else { break };
         let name = unescape(&rest[..end]);
         rest = &rest[end..];
-        let Some(v) = rest.find("value=\"") else { break };
+        let Some(v) = rest.find("value=\"") else {
+            break;
+        };
         rest = &rest[v + "value=\"".len()..];
         let Some(end) = rest.find('"') else { break };
         out.push((name, unescape(&rest[..end])));
@@ -359,6 +424,8 @@ pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
 /// A session cookie present in the browser? Tells by asking for SSO with `prompt=none`.
 pub async fn has_sso(t: &TestIdentity, b: &Browser) -> bool {
     let p = pkce();
-    let l = b.get(&mail_authorize_url(t, &p, &[("prompt", "none")])).await;
+    let l = b
+        .get(&mail_authorize_url(t, &p, &[("prompt", "none")]))
+        .await;
     l.param("code").is_some()
 }

@@ -39,6 +39,35 @@ fn sample_event(created: OffsetDateTime, upn: &str, app: &str) -> SignInEvent {
     }
 }
 
+/// Sign-in log batches: all events of a batch land; a batch with a duplicate id writes
+/// nothing.
+pub async fn signin_log_batch(store: &dyn IdentityStore) {
+    let upn = format!("{}@conformance.example", unique("batcher"));
+    let base = t(5_000);
+    let events: Vec<SignInEvent> = (0..5)
+        .map(|i| sample_event(base + time::Duration::milliseconds(i), &upn, "batch-app"))
+        .collect();
+    store.append_signins(&events).await.expect("batch append");
+    store.append_signins(&[]).await.expect("empty batch");
+    let got = store
+        .signins(&SignInFilter { user: Some(upn.clone()), ..Default::default() })
+        .await
+        .expect("read batch");
+    assert_eq!(got.len(), 5, "every event of the batch is stored");
+    assert_eq!(got[0].id, events[4].id, "newest first");
+
+    let upn2 = format!("{}@conformance.example", unique("batcher"));
+    let fresh = sample_event(base, &upn2, "batch-app");
+    let mut dup = sample_event(base, &upn2, "batch-app");
+    dup.id = events[0].id;
+    assert!(store.append_signins(&[fresh, dup]).await.is_err(), "a duplicate id fails the batch");
+    let got = store
+        .signins(&SignInFilter { user: Some(upn2), ..Default::default() })
+        .await
+        .expect("read after failed batch");
+    assert!(got.is_empty(), "a failed batch leaves nothing half-written: {got:?}");
+}
+
 /// Sign-in log: round trip, every filter field, newest first, limits, conflicts.
 pub async fn signin_log(store: &dyn IdentityStore) {
     let upn = format!("{}@Conformance.Example", unique("Logger"));

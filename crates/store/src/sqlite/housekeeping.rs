@@ -13,6 +13,25 @@ const SIGNIN_MAX_LIMIT: u32 = 1000;
 // ---- sign-in log ----
 
 pub(super) async fn append_signin(s: &SqliteStore, event: &SignInEvent) -> Result<()> {
+    insert_signin(&s.writer, event).await
+}
+
+/// Appends a batch in one transaction (one commit for the whole batch).
+pub(super) async fn append_signins(s: &SqliteStore, events: &[SignInEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut tx = s.begin().await?;
+    for event in events {
+        insert_signin(&mut *tx, event).await?;
+    }
+    super::commit(tx).await
+}
+
+async fn insert_signin<'e, E>(ex: E, event: &SignInEvent) -> Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
     sqlx::query(
         "INSERT INTO signins (id, created_at, user_id, upn_key, app_id, result, error_code,
                               client_app_type, ip, event)
@@ -28,7 +47,7 @@ pub(super) async fn append_signin(s: &SqliteStore, event: &SignInEvent) -> Resul
     .bind(event.client_app_used.as_str())
     .bind(&event.ip_address)
     .bind(signin_json(event)?)
-    .execute(&s.writer)
+    .execute(ex)
     .await
     .map_err(|e| {
         write_err(

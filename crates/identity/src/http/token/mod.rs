@@ -276,9 +276,9 @@ pub(crate) fn user_checks(user: &User, auth_time: OffsetDateTime) -> Result<(), 
     if !user.enabled {
         return Err(OAuthError::invalid_grant(ErrorCode::UserDisabled));
     }
-    // Whole seconds, the precision of `auth_time` and `iat` in tokens (introspection compares
-    // the same way): a sign-in in the same second the user was created must count.
-    if auth_time.unix_timestamp() < user.tokens_valid_from.unix_timestamp() {
+    // Millisecond precision end to end (flows, codes, refresh tokens and sessions keep it),
+    // so a sign-in just after a revocation counts and one just before does not.
+    if auth_time < user.tokens_valid_from {
         return Err(OAuthError::invalid_grant(ErrorCode::FreshAuthRequired)
             .with_detail("The user's sessions were revoked; sign in again."));
     }
