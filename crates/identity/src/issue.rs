@@ -54,11 +54,7 @@ pub async fn resolve_resource(
     requested: &RequestedScopes,
 ) -> Result<Resource, OAuthError> {
     let uri = requested.resource.as_deref().unwrap_or(ctx.base_url());
-    let found = ctx
-        .store()
-        .resource_by_uri(uri)
-        .await
-        .map_err(|e| internal(&e))?;
+    let found = ctx.resource(uri).await.map_err(|e| internal(&e))?;
     found.ok_or_else(|| {
         OAuthError::invalid_scope(format!(
             "The resource '{uri}' is not registered in this tenant."

@@ -11,6 +11,7 @@
 
 pub mod authn;
 pub mod bootstrap;
+pub mod cache;
 pub mod config;
 pub mod directory;
 pub mod flows;
@@ -81,6 +82,7 @@ pub async fn open(
         templates,
         tenant_id,
         issuer,
+        cache: cache::DirectoryCache::default(),
         log,
         pepper,
     })))

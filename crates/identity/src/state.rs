@@ -26,6 +26,7 @@ pub(crate) struct Inner {
     pub tenant_id: Uuid,
     /// `<public_url>/<tenant id>/v2.0`.
     pub issuer: String,
+    pub cache: crate::cache::DirectoryCache,
     pub log: crate::signin_log::SignInLog,
     /// Instance secret mixed into wrong-password fingerprints.
     pub pepper: [u8; 32],
@@ -90,6 +91,21 @@ impl Ctx {
     }
 
     /// Where identity's endpoints live; also the URI of identity's own resource.
+    /// An application by client id, through the directory cache.
+    pub async fn app(&self, client_id: &str) -> Result<Option<mailward_types::model::Application>, mailward_store::StoreError> {
+        self.0.cache.app(&self.0.store, client_id).await
+    }
+
+    /// A resource by URI, through the directory cache.
+    pub async fn resource(&self, uri: &str) -> Result<Option<mailward_types::model::Resource>, mailward_store::StoreError> {
+        self.0.cache.resource(&self.0.store, uri).await
+    }
+
+    /// Drops cached directory objects after an admin change.
+    pub fn invalidate_cache(&self) {
+        self.0.cache.clear();
+    }
+
     pub fn base_url(&self) -> &str {
         &self.0.cfg.public_url
     }

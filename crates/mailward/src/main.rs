@@ -10,6 +10,11 @@ mod runtime;
 
 use clap::Parser;
 
+/// mimalloc: allocation was about a tenth of the server's CPU time under load with glibc's
+/// allocator (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mailward_policy::{
-    Config, ConditionalAccessPolicy, NamedLocation, PolicySet, SignInContext, UserFacts,
+    ConditionalAccessPolicy, Config, NamedLocation, PolicySet, SignInContext, UserFacts,
     import_named_location, import_policy,
 };
 use mailward_types::model::{Amr, ClientAppType, well_known};
@@ -48,7 +48,9 @@ fn policy(i: u32) -> ConditionalAccessPolicy {
     let users = match i % 5 {
         0 => json!({"includeUsers": ["All"], "excludeGroups": [guid(1, 90), guid(1, i)]}),
         1 => json!({"includeUsers": [], "includeGroups": [guid(1, i % 7), guid(1, 50 + i % 3)]}),
-        2 => json!({"includeUsers": [], "includeRoles": ["62e90394-69f5-4237-9190-012177145e10", "194ae4cb-b126-40b2-bd5b-6091b380977d"]}),
+        2 => {
+            json!({"includeUsers": [], "includeRoles": ["62e90394-69f5-4237-9190-012177145e10", "194ae4cb-b126-40b2-bd5b-6091b380977d"]})
+        }
         3 => json!({"includeUsers": [guid(2, i), guid(2, i + 1), guid(2, i + 2)]}),
         _ => json!({"includeUsers": ["All"], "excludeUsers": [guid(2, 999)]}),
     };
@@ -65,7 +67,9 @@ fn policy(i: u32) -> ConditionalAccessPolicy {
     };
     let locations = match i % 3 {
         0 => json!(null),
-        1 => json!({"includeLocations": ["All"], "excludeLocations": ["AllTrusted", guid(3, i % 20)]}),
+        1 => {
+            json!({"includeLocations": ["All"], "excludeLocations": ["AllTrusted", guid(3, i % 20)]})
+        }
         _ => json!({"includeLocations": [guid(3, (i + 3) % 20), guid(3, (i + 7) % 20)]}),
     };
     let platforms = match i % 4 {
@@ -77,15 +81,21 @@ fn policy(i: u32) -> ConditionalAccessPolicy {
         0 => json!({"operator": "OR", "builtInControls": ["block"]}),
         1 | 2 => json!({"operator": "OR", "builtInControls": ["mfa"]}),
         3 => json!({"operator": "OR", "builtInControls": ["mfa", "compliantDevice"]}),
-        4 => json!({"operator": "OR", "builtInControls": [], "authenticationStrength": {"id": "00000000-0000-0000-0000-000000000002"}}),
+        4 => {
+            json!({"operator": "OR", "builtInControls": [], "authenticationStrength": {"id": "00000000-0000-0000-0000-000000000002"}})
+        }
         _ => json!({"operator": "AND", "builtInControls": ["mfa", "passwordChange"]}),
     };
-    let session = if i % 7 == 0 {
+    let session = if i.is_multiple_of(7) {
         json!({"signInFrequency": {"value": 8, "type": "hours", "isEnabled": true}})
     } else {
         json!(null)
     };
-    let state = if i % 5 == 4 { "enabledForReportingButNotEnforced" } else { "enabled" };
+    let state = if i % 5 == 4 {
+        "enabledForReportingButNotEnforced"
+    } else {
+        "enabled"
+    };
     let v = json!({
         "id": guid(9, i),
         "displayName": format!("policy {i}"),
@@ -103,7 +113,9 @@ fn policy(i: u32) -> ConditionalAccessPolicy {
 
 fn context() -> SignInContext {
     let mut user = UserFacts::member(Uuid::parse_str(&guid(2, 5)).expect("uuid"));
-    user.groups = (0..6).map(|g| Uuid::parse_str(&guid(1, g * 3)).expect("uuid")).collect();
+    user.groups = (0..6)
+        .map(|g| Uuid::parse_str(&guid(1, g * 3)).expect("uuid"))
+        .collect();
     let now = datetime!(2026-03-01 12:00 UTC);
     SignInContext {
         ip: Some("10.5.3.4".parse().expect("ip")),
@@ -112,7 +124,11 @@ fn context() -> SignInContext {
         amr: vec![Amr::Pwd, Amr::Otp, Amr::Mfa],
         auth_time: Some(now - time::Duration::hours(1)),
         mfa_time: Some(now - time::Duration::hours(1)),
-        ..SignInContext::new(user, well_known::MAIL_RESOURCE_APP_ID, ClientAppType::Browser)
+        ..SignInContext::new(
+            user,
+            well_known::MAIL_RESOURCE_APP_ID,
+            ClientAppType::Browser,
+        )
     }
 }
 
@@ -133,10 +149,19 @@ fn bench(c: &mut Criterion) {
     for n in [1u32, 200] {
         let policies: Vec<_> = (0..n).map(|i| policy(i + 1)).collect();
         let set = PolicySet::compile(&policies, &locs, &config()).expect("compile");
-        let applying = set.evaluate(&ctx, now).outcomes.iter().filter(|o| o.applies()).count();
+        let applying = set
+            .evaluate(&ctx, now)
+            .outcomes
+            .iter()
+            .filter(|o| o.applies())
+            .count();
         eprintln!("{n} policies: {applying} apply to the benchmark sign-in");
         c.bench_function(&format!("evaluate/{n}"), |b| {
-            b.iter(|| black_box(set.evaluate(black_box(&ctx), now)).decision.clone())
+            b.iter(|| {
+                black_box(set.evaluate(black_box(&ctx), now))
+                    .decision
+                    .clone()
+            })
         });
         c.bench_function(&format!("compile/{n}"), |b| {
             b.iter(|| PolicySet::compile(black_box(&policies), &locs, &config()).map(|s| s.len()))

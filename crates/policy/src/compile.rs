@@ -14,8 +14,8 @@ use crate::import::{
 use crate::location::{IP_NAMED_LOCATION, NamedLocation};
 use crate::model::{
     BuiltInControl, ClientAppTypeValue, ConditionalAccessPolicy, FrequencyAuthenticationType,
-    FrequencyInterval, FrequencyUnit, Operator, PersistentBrowserMode, PlatformValue,
-    PolicyState, RiskLevel,
+    FrequencyInterval, FrequencyUnit, Operator, PersistentBrowserMode, PlatformValue, PolicyState,
+    RiskLevel,
 };
 use crate::prop::list;
 use mailward_types::model::Role;
@@ -72,7 +72,8 @@ impl std::hash::Hasher for IdHasher {
     }
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            self.0 =
+                (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
     }
     fn write_u128(&mut self, v: u128) {

@@ -46,7 +46,11 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub(crate) fn new(path: impl Into<String>, kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        path: impl Into<String>,
+        kind: ErrorKind,
+        message: impl Into<String>,
+    ) -> Self {
         FieldError {
             path: path.into(),
             kind,
@@ -97,7 +101,12 @@ pub(crate) struct Errors {
 }
 
 impl Errors {
-    pub(crate) fn push(&mut self, path: impl Into<String>, kind: ErrorKind, msg: impl Into<String>) {
+    pub(crate) fn push(
+        &mut self,
+        path: impl Into<String>,
+        kind: ErrorKind,
+        msg: impl Into<String>,
+    ) {
         self.list.push(FieldError::new(path, kind, msg));
     }
 

@@ -27,9 +27,9 @@
 //!   change the decision or the session limits.
 
 use crate::compile::{
-    AppKey, CLIENT_BROWSER, has_bit, CLIENT_EAS, CLIENT_EAS_SUPPORTED, CLIENT_MOBILE, CLIENT_OTHER,
-    CompiledPolicy, Frequency, LocationKind, PolicySet, intersects, platform_bit, risk_bit,
-    role_bit, set_bit,
+    AppKey, CLIENT_BROWSER, CLIENT_EAS, CLIENT_EAS_SUPPORTED, CLIENT_MOBILE, CLIENT_OTHER,
+    CompiledPolicy, Frequency, LocationKind, PolicySet, has_bit, intersects, platform_bit,
+    risk_bit, role_bit, set_bit,
 };
 use crate::context::{Platform, SignInContext, UserFacts};
 use crate::model::{FrequencyAuthenticationType, Operator, PersistentBrowserMode, PolicyState};
@@ -228,7 +228,9 @@ impl ControlSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = GrantControl> {
-        GrantControl::ALL.into_iter().filter(move |c| self.contains(*c))
+        GrantControl::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
     }
 
     fn and(self, o: ControlSet) -> ControlSet {
@@ -282,7 +284,9 @@ impl Outcome<'_> {
     pub fn applies(&self) -> bool {
         !matches!(
             self.result,
-            PolicyResult::NotApplied | PolicyResult::NotEnabled | PolicyResult::ReportOnlyNotApplied
+            PolicyResult::NotApplied
+                | PolicyResult::NotEnabled
+                | PolicyResult::ReportOnlyNotApplied
         )
     }
 
@@ -374,7 +378,11 @@ pub struct WhatIf<'a> {
 }
 
 /// Evaluates every policy of `set` against `ctx` at `now`.
-pub fn evaluate<'a>(set: &'a PolicySet, ctx: &SignInContext, now: OffsetDateTime) -> Evaluation<'a> {
+pub fn evaluate<'a>(
+    set: &'a PolicySet,
+    ctx: &SignInContext,
+    now: OffsetDateTime,
+) -> Evaluation<'a> {
     let view = View::new(set, ctx);
     let mut outcomes = Vec::with_capacity(set.policies.len());
     let mut session = SessionEffect::default();
@@ -449,7 +457,9 @@ pub fn evaluate<'a>(set: &'a PolicySet, ctx: &SignInContext, now: OffsetDateTime
                 .map_or(Stale::Fresh, |f| stale.max(view.staleness(&f, now)))
         };
         let g = grant(p, view.satisfied(own), view.promptable);
-        let policy_stale = p.frequency.is_some_and(|f| view.staleness(&f, now) != Stale::Fresh);
+        let policy_stale = p
+            .frequency
+            .is_some_and(|f| view.staleness(&f, now) != Stale::Fresh);
         o.grant_controls = if p.block {
             p.controls.with(GrantControl::Block)
         } else {
@@ -673,13 +683,22 @@ impl<'c> View<'c> {
         if self.legacy {
             return Stale::Fresh;
         }
-        let older = |t: Option<OffsetDateTime>| t.is_some_and(|t| t.checked_add(f.max_age).is_some_and(|fresh_until| fresh_until < now));
+        let older = |t: Option<OffsetDateTime>| {
+            t.is_some_and(|t| {
+                t.checked_add(f.max_age)
+                    .is_some_and(|fresh_until| fresh_until < now)
+            })
+        };
         match f.authentication_type {
             FrequencyAuthenticationType::SecondaryAuthentication => {
                 let mfa_at = self
                     .mfa_time
                     .or(if self.mfa_done { self.auth_time } else { None });
-                if older(mfa_at) { Stale::Mfa } else { Stale::Fresh }
+                if older(mfa_at) {
+                    Stale::Mfa
+                } else {
+                    Stale::Fresh
+                }
             }
             _ => {
                 if older(self.auth_time) {

@@ -32,9 +32,18 @@ pub const STRENGTH_PHISHING_RESISTANT: &str = "00000000-0000-0000-0000-000000000
 
 /// Role template ids of the mailward roles (the familiar built-in role ids).
 pub const ROLE_TEMPLATE_IDS: [(Role, &str); 4] = [
-    (Role::GlobalAdministrator, "62e90394-69f5-4237-9190-012177145e10"),
-    (Role::UserAdministrator, "fe930be7-5e62-47db-91af-98c3a49a38b1"),
-    (Role::SecurityAdministrator, "194ae4cb-b126-40b2-bd5b-6091b380977d"),
+    (
+        Role::GlobalAdministrator,
+        "62e90394-69f5-4237-9190-012177145e10",
+    ),
+    (
+        Role::UserAdministrator,
+        "fe930be7-5e62-47db-91af-98c3a49a38b1",
+    ),
+    (
+        Role::SecurityAdministrator,
+        "194ae4cb-b126-40b2-bd5b-6091b380977d",
+    ),
     (Role::GlobalReader, "f2ef992c-3afb-46b9-b7cf-a126ee74c451"),
 ];
 
@@ -142,7 +151,9 @@ fn first_difference(a: &Value, b: &Value, path: String) -> Option<String> {
                     None => return Some(sub),
                 }
             }
-            y.keys().find(|k| !x.contains_key(*k)).map(|k| join(&path, k))
+            y.keys()
+                .find(|k| !x.contains_key(*k))
+                .map(|k| join(&path, k))
         }
         (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
             .iter()
@@ -276,10 +287,13 @@ fn unsupported_list(p: &Prop<Vec<String>>, path: &str, e: &mut Errors) {
 
 fn check_date(p: &Prop<String>, path: &str, e: &mut Errors) {
     if let Some(s) = p.get()
-        && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .is_err()
+        && time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_err()
     {
-        e.push(path, ErrorKind::Invalid, format!("`{s}` is not an ISO 8601 date-time"));
+        e.push(
+            path,
+            ErrorKind::Invalid,
+            format!("`{s}` is not an ISO 8601 date-time"),
+        );
     }
 }
 
@@ -291,7 +305,11 @@ fn check_policy(p: &ConditionalAccessPolicy, e: &mut Errors) {
     if let Some(t) = p.odata_type.get()
         && t != POLICY_ODATA_TYPE
     {
-        e.push("@odata.type", ErrorKind::Invalid, format!("expected `{POLICY_ODATA_TYPE}`"));
+        e.push(
+            "@odata.type",
+            ErrorKind::Invalid,
+            format!("expected `{POLICY_ODATA_TYPE}`"),
+        );
     }
     match &p.id {
         Prop::Value(id) if id.trim().is_empty() => {
@@ -309,12 +327,20 @@ fn check_policy(p: &ConditionalAccessPolicy, e: &mut Errors) {
     if p.state.get().is_none() {
         e.required("state");
     }
-    unsupported_value(&p.partial_enablement_strategy, "partialEnablementStrategy", e);
+    unsupported_value(
+        &p.partial_enablement_strategy,
+        "partialEnablementStrategy",
+        e,
+    );
     match p.conditions.get() {
         Some(c) => check_conditions(c, e),
         None => e.required("conditions"),
     }
-    let grants = p.grant_controls.get().map(|g| check_grant(g, e)).unwrap_or(false);
+    let grants = p
+        .grant_controls
+        .get()
+        .map(|g| check_grant(g, e))
+        .unwrap_or(false);
     let sessions = p
         .session_controls
         .get()
@@ -394,7 +420,11 @@ fn check_platforms(p: &Platforms, e: &mut Errors) {
         for (i, v) in values.iter().enumerate() {
             let path = format!("conditions.platforms.{name}[{i}]");
             if *v == PlatformValue::UnknownFutureValue {
-                e.push(path, ErrorKind::Unsupported, "`unknownFutureValue` not supported");
+                e.push(
+                    path,
+                    ErrorKind::Unsupported,
+                    "`unknownFutureValue` not supported",
+                );
             } else if *v == PlatformValue::All && name == "excludePlatforms" {
                 e.push(path, ErrorKind::Invalid, "`all` cannot be excluded");
             }
@@ -434,7 +464,11 @@ fn check_applications(a: &Applications, e: &mut Errors) {
             if v == "All" && name == "excludeApplications" {
                 e.push(path, ErrorKind::Invalid, "`All` cannot be excluded");
             } else if mailward_types::ClientId::try_from(v.as_str()).is_err() {
-                e.push(path, ErrorKind::Invalid, format!("`{v}` is not an application id"));
+                e.push(
+                    path,
+                    ErrorKind::Invalid,
+                    format!("`{v}` is not an application id"),
+                );
             }
         }
     }
@@ -453,7 +487,11 @@ fn check_applications(a: &Applications, e: &mut Errors) {
         "conditions.applications.applicationFilter",
         e,
     );
-    unsupported_value(&a.network_access, "conditions.applications.networkAccess", e);
+    unsupported_value(
+        &a.network_access,
+        "conditions.applications.networkAccess",
+        e,
+    );
     unsupported_value(
         &a.global_secure_access,
         "conditions.applications.globalSecureAccess",
@@ -473,8 +511,16 @@ fn check_users(u: &Users, e: &mut Errors) {
         );
     }
     let user_lists = [
-        ("includeUsers", &u.include_users, &["All", "None", "GuestsOrExternalUsers"][..]),
-        ("excludeUsers", &u.exclude_users, &["GuestsOrExternalUsers"][..]),
+        (
+            "includeUsers",
+            &u.include_users,
+            &["All", "None", "GuestsOrExternalUsers"][..],
+        ),
+        (
+            "excludeUsers",
+            &u.exclude_users,
+            &["GuestsOrExternalUsers"][..],
+        ),
     ];
     for (name, p, keywords) in user_lists {
         for (i, v) in list(p).iter().enumerate() {
@@ -680,25 +726,23 @@ fn check_session(s: &SessionControls, e: &mut Errors) -> bool {
                         );
                     }
                 }
-                Some(FrequencyInterval::TimeBased) | None => {
-                    match (f.value.get(), f.kind.get()) {
-                        (Some(v), Some(unit)) => {
-                            let max = match unit {
-                                FrequencyUnit::Hours => 23,
-                                FrequencyUnit::Days => 365,
-                            };
-                            if !(1..=max).contains(v) {
-                                e.push(
-                                    format!("{path}.value"),
-                                    ErrorKind::Invalid,
-                                    format!("must be between 1 and {max}"),
-                                );
-                            }
+                Some(FrequencyInterval::TimeBased) | None => match (f.value.get(), f.kind.get()) {
+                    (Some(v), Some(unit)) => {
+                        let max = match unit {
+                            FrequencyUnit::Hours => 23,
+                            FrequencyUnit::Days => 365,
+                        };
+                        if !(1..=max).contains(v) {
+                            e.push(
+                                format!("{path}.value"),
+                                ErrorKind::Invalid,
+                                format!("must be between 1 and {max}"),
+                            );
                         }
-                        (None, _) => e.required(format!("{path}.value")),
-                        (_, None) => e.required(format!("{path}.type")),
                     }
-                }
+                    (None, _) => e.required(format!("{path}.value")),
+                    (_, None) => e.required(format!("{path}.type")),
+                },
             }
         }
     }

@@ -30,7 +30,9 @@ pub mod model;
 pub mod prop;
 
 pub use compile::{Frequency, PolicySet};
-pub use context::{Config, CountryCode, Platform, SignInContext, UserFacts, platform_from_user_agent};
+pub use context::{
+    Config, CountryCode, Platform, SignInContext, UserFacts, platform_from_user_agent,
+};
 pub use error::{ErrorKind, FieldError, ImportError};
 pub use evaluate::{
     Condition, ControlSet, Decision, Evaluation, GrantControl, Outcome, PolicyResult,

@@ -109,9 +109,20 @@ fn context_strategy() -> impl Strategy<Value = SignInContext> {
             ClientAppType::ExchangeActiveSync,
             ClientAppType::Other,
         ]),
-        select(vec![Some("10.1.1.1"), Some("192.0.2.9"), Some("203.0.113.1"), None]),
+        select(vec![
+            Some("10.1.1.1"),
+            Some("192.0.2.9"),
+            Some("203.0.113.1"),
+            None,
+        ]),
         select(vec![Some("US"), Some("FR"), Some("DE"), None]),
-        select(vec![None, Some(Platform::Windows), Some(Platform::IOS), Some(Platform::Android), Some(Platform::Linux)]),
+        select(vec![
+            None,
+            Some(Platform::Windows),
+            Some(Platform::IOS),
+            Some(Platform::Android),
+            Some(Platform::Linux),
+        ]),
         (any::<bool>(), any::<bool>(), any::<bool>()),
         select(vec![
             vec![Amr::Pwd],
@@ -122,28 +133,38 @@ fn context_strategy() -> impl Strategy<Value = SignInContext> {
         select(vec!["$EXO", "$MAILAPP", "$APP2"]),
         select(vec![RiskLevel::None, RiskLevel::High]),
     )
-        .prop_map(|(kind, ip, country, platform, (g1, admin, guest), amr, (mins, pwd), app, risk)| {
-            let base = ctx();
-            let mut user = base.user.clone().expect("user");
-            user.groups = if g1 { vec![Uuid::parse_str(G1).expect("uuid")] } else { vec![] };
-            user.roles = if admin { vec![Role::GlobalAdministrator] } else { vec![] };
-            user.guest = guest;
-            let mfa = amr.contains(&Amr::Mfa);
-            SignInContext {
-                user: Some(user),
-                app_id: subst(app),
-                client_app_type: kind,
-                ip: ip.map(|s| s.parse().expect("ip")),
-                country: country.and_then(mailward_policy::CountryCode::parse),
-                platform,
-                sign_in_risk: risk,
-                auth_time: Some(NOW - time::Duration::minutes(mins)),
-                mfa_time: mfa.then(|| NOW - time::Duration::minutes(mins / 2)),
-                amr,
-                password_changed: pwd,
-                ..base
-            }
-        })
+        .prop_map(
+            |(kind, ip, country, platform, (g1, admin, guest), amr, (mins, pwd), app, risk)| {
+                let base = ctx();
+                let mut user = base.user.clone().expect("user");
+                user.groups = if g1 {
+                    vec![Uuid::parse_str(G1).expect("uuid")]
+                } else {
+                    vec![]
+                };
+                user.roles = if admin {
+                    vec![Role::GlobalAdministrator]
+                } else {
+                    vec![]
+                };
+                user.guest = guest;
+                let mfa = amr.contains(&Amr::Mfa);
+                SignInContext {
+                    user: Some(user),
+                    app_id: subst(app),
+                    client_app_type: kind,
+                    ip: ip.map(|s| s.parse().expect("ip")),
+                    country: country.and_then(mailward_policy::CountryCode::parse),
+                    platform,
+                    sign_in_risk: risk,
+                    auth_time: Some(NOW - time::Duration::minutes(mins)),
+                    mfa_time: mfa.then(|| NOW - time::Duration::minutes(mins / 2)),
+                    amr,
+                    password_changed: pwd,
+                    ..base
+                }
+            },
+        )
 }
 
 fn add_exclusion(policy: &mut Value, (list, value): (&str, &str)) {

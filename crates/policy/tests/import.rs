@@ -33,7 +33,11 @@ fn policy_fixtures_round_trip() {
         let back: Value = serde_json::from_str(&exported).expect("export is JSON");
         assert_eq!(original, back, "{name}");
         // And the export imports to the same model.
-        assert_eq!(import_policy(exported.as_bytes()).expect("re-import"), policy, "{name}");
+        assert_eq!(
+            import_policy(exported.as_bytes()).expect("re-import"),
+            policy,
+            "{name}"
+        );
     }
 }
 
@@ -71,14 +75,9 @@ fn named_location_fixtures_round_trip() {
 
 #[test]
 fn fixtures_compile_together_and_evaluate() {
-    let policies = import_policy_list(
-        format!(
-            "[{}]",
-            POLICY_FIXTURES.map(fixture).join(",")
-        )
-        .as_bytes(),
-    )
-    .expect("list");
+    let policies =
+        import_policy_list(format!("[{}]", POLICY_FIXTURES.map(fixture).join(",")).as_bytes())
+            .expect("list");
     let locations = import_named_location_list(
         format!(
             r#"{{"@odata.context":"x","value":[{},{}]}}"#,
@@ -108,7 +107,8 @@ fn fixtures_compile_together_and_evaluate() {
         }
     );
     // An unknown location reference is refused at compile time.
-    let err = PolicySet::compile(&policies, &locations[..1], &config()).expect_err("missing location");
+    let err =
+        PolicySet::compile(&policies, &locations[..1], &config()).expect_err("missing location");
     assert!(
         err.has_path("policies[3].conditions.locations.includeLocations[0]"),
         "{err}"
@@ -138,29 +138,98 @@ fn check_reject(overlay: Value, expect: &str) {
 #[test]
 fn unsupported_features_are_refused_by_name() {
     let cases = [
-        (json!({"conditions": {"devices": {"includeDevices": [], "deviceFilter": {"mode": "include", "rule": "device.isCompliant -eq True"}}}}), "conditions.devices.deviceFilter: not supported"),
-        (json!({"conditions": {"applications": {"applicationFilter": {"mode": "include", "rule": "CustomSecurityAttribute.x -eq \"y\""}}}}), "conditions.applications.applicationFilter: not supported"),
-        (json!({"conditions": {"applications": {"includeAuthenticationContextClassReferences": ["c1"]}}}), "conditions.applications.includeAuthenticationContextClassReferences: not supported"),
-        (json!({"conditions": {"applications": {"includeUserActions": ["urn:user:registersecurityinfo"]}}}), "conditions.applications.includeUserActions: not supported"),
-        (json!({"conditions": {"insiderRiskLevels": "elevated"}}), "conditions.insiderRiskLevels: not supported"),
-        (json!({"conditions": {"servicePrincipalRiskLevels": ["high"]}}), "conditions.servicePrincipalRiskLevels: not supported"),
-        (json!({"conditions": {"clientApplications": {"includeServicePrincipals": ["All"]}}}), "conditions.clientApplications: not supported"),
-        (json!({"conditions": {"deviceStates": {"includeStates": ["All"], "excludeStates": ["Compliant"]}}}), "conditions.deviceStates.includeStates: not supported"),
-        (json!({"conditions": {"authenticationFlows": {"transferMethods": "deviceCodeFlow"}}}), "conditions.authenticationFlows: not supported"),
-        (json!({"conditions": {"users": {"includeGuestsOrExternalUsers": {"guestOrExternalUserTypes": "b2bCollaborationGuest"}}}}), "conditions.users.includeGuestsOrExternalUsers: not supported"),
-        (json!({"conditions": {"signInRiskLevels": ["hidden"]}}), "conditions.signInRiskLevels[0]: `hidden` not supported"),
-        (json!({"conditions": {"clientAppTypes": ["easUnsupported"]}}), "conditions.clientAppTypes[0]: `easUnsupported` not supported"),
-        (json!({"conditions": {"platforms": {"includePlatforms": ["unknownFutureValue"]}}}), "conditions.platforms.includePlatforms[0]: `unknownFutureValue` not supported"),
-        (json!({"grantControls": {"termsOfUse": ["ce580154-086a-40fd-91df-8a60abac81a0"]}}), "grantControls.termsOfUse: not supported"),
-        (json!({"grantControls": {"customAuthenticationFactors": ["duo"]}}), "grantControls.customAuthenticationFactors: not supported"),
-        (json!({"grantControls": {"builtInControls": ["riskRemediation"]}}), "grantControls.builtInControls[0]: `riskRemediation` not supported"),
-        (json!({"grantControls": {"builtInControls": [], "authenticationStrength": {"id": "4d2a5c9e-0000-4000-8000-000000000000"}}}), "grantControls.authenticationStrength.id: not supported"),
-        (json!({"sessionControls": {"cloudAppSecurity": {"cloudAppSecurityType": "blockDownloads", "isEnabled": true}}}), "sessionControls.cloudAppSecurity: not supported"),
-        (json!({"sessionControls": {"applicationEnforcedRestrictions": {"isEnabled": true}}}), "sessionControls.applicationEnforcedRestrictions: not supported"),
-        (json!({"sessionControls": {"disableResilienceDefaults": true}}), "sessionControls.disableResilienceDefaults: not supported"),
-        (json!({"sessionControls": {"continuousAccessEvaluation": {"mode": "strictLocation"}}}), "sessionControls.continuousAccessEvaluation: not supported"),
-        (json!({"sessionControls": {"signInFrequency": {"value": 1, "type": "hours", "authenticationType": "unknownFutureValue", "isEnabled": true}}}), "sessionControls.signInFrequency.authenticationType: `unknownFutureValue` not supported"),
-        (json!({"partialEnablementStrategy": {"mode": "x"}}), "partialEnablementStrategy: not supported"),
+        (
+            json!({"conditions": {"devices": {"includeDevices": [], "deviceFilter": {"mode": "include", "rule": "device.isCompliant -eq True"}}}}),
+            "conditions.devices.deviceFilter: not supported",
+        ),
+        (
+            json!({"conditions": {"applications": {"applicationFilter": {"mode": "include", "rule": "CustomSecurityAttribute.x -eq \"y\""}}}}),
+            "conditions.applications.applicationFilter: not supported",
+        ),
+        (
+            json!({"conditions": {"applications": {"includeAuthenticationContextClassReferences": ["c1"]}}}),
+            "conditions.applications.includeAuthenticationContextClassReferences: not supported",
+        ),
+        (
+            json!({"conditions": {"applications": {"includeUserActions": ["urn:user:registersecurityinfo"]}}}),
+            "conditions.applications.includeUserActions: not supported",
+        ),
+        (
+            json!({"conditions": {"insiderRiskLevels": "elevated"}}),
+            "conditions.insiderRiskLevels: not supported",
+        ),
+        (
+            json!({"conditions": {"servicePrincipalRiskLevels": ["high"]}}),
+            "conditions.servicePrincipalRiskLevels: not supported",
+        ),
+        (
+            json!({"conditions": {"clientApplications": {"includeServicePrincipals": ["All"]}}}),
+            "conditions.clientApplications: not supported",
+        ),
+        (
+            json!({"conditions": {"deviceStates": {"includeStates": ["All"], "excludeStates": ["Compliant"]}}}),
+            "conditions.deviceStates.includeStates: not supported",
+        ),
+        (
+            json!({"conditions": {"authenticationFlows": {"transferMethods": "deviceCodeFlow"}}}),
+            "conditions.authenticationFlows: not supported",
+        ),
+        (
+            json!({"conditions": {"users": {"includeGuestsOrExternalUsers": {"guestOrExternalUserTypes": "b2bCollaborationGuest"}}}}),
+            "conditions.users.includeGuestsOrExternalUsers: not supported",
+        ),
+        (
+            json!({"conditions": {"signInRiskLevels": ["hidden"]}}),
+            "conditions.signInRiskLevels[0]: `hidden` not supported",
+        ),
+        (
+            json!({"conditions": {"clientAppTypes": ["easUnsupported"]}}),
+            "conditions.clientAppTypes[0]: `easUnsupported` not supported",
+        ),
+        (
+            json!({"conditions": {"platforms": {"includePlatforms": ["unknownFutureValue"]}}}),
+            "conditions.platforms.includePlatforms[0]: `unknownFutureValue` not supported",
+        ),
+        (
+            json!({"grantControls": {"termsOfUse": ["ce580154-086a-40fd-91df-8a60abac81a0"]}}),
+            "grantControls.termsOfUse: not supported",
+        ),
+        (
+            json!({"grantControls": {"customAuthenticationFactors": ["duo"]}}),
+            "grantControls.customAuthenticationFactors: not supported",
+        ),
+        (
+            json!({"grantControls": {"builtInControls": ["riskRemediation"]}}),
+            "grantControls.builtInControls[0]: `riskRemediation` not supported",
+        ),
+        (
+            json!({"grantControls": {"builtInControls": [], "authenticationStrength": {"id": "4d2a5c9e-0000-4000-8000-000000000000"}}}),
+            "grantControls.authenticationStrength.id: not supported",
+        ),
+        (
+            json!({"sessionControls": {"cloudAppSecurity": {"cloudAppSecurityType": "blockDownloads", "isEnabled": true}}}),
+            "sessionControls.cloudAppSecurity: not supported",
+        ),
+        (
+            json!({"sessionControls": {"applicationEnforcedRestrictions": {"isEnabled": true}}}),
+            "sessionControls.applicationEnforcedRestrictions: not supported",
+        ),
+        (
+            json!({"sessionControls": {"disableResilienceDefaults": true}}),
+            "sessionControls.disableResilienceDefaults: not supported",
+        ),
+        (
+            json!({"sessionControls": {"continuousAccessEvaluation": {"mode": "strictLocation"}}}),
+            "sessionControls.continuousAccessEvaluation: not supported",
+        ),
+        (
+            json!({"sessionControls": {"signInFrequency": {"value": 1, "type": "hours", "authenticationType": "unknownFutureValue", "isEnabled": true}}}),
+            "sessionControls.signInFrequency.authenticationType: `unknownFutureValue` not supported",
+        ),
+        (
+            json!({"partialEnablementStrategy": {"mode": "x"}}),
+            "partialEnablementStrategy: not supported",
+        ),
     ];
     for (overlay, expect) in cases {
         check_reject(overlay, expect);
@@ -185,39 +254,132 @@ fn graph_rules_are_enforced() {
     let cases = [
         (json!({"state": "on"}), "state: unknown variant `on`"),
         (json!({"state": null}), "state: required"),
-        (json!({"grantControls": {"operator": "XOR"}}), "grantControls.operator: unknown variant `XOR`"),
-        (json!({"grantControls": {"operator": null}}), "grantControls.operator: required"),
-        (json!({"grantControls": {"builtInControls": ["block", "mfa"]}}), "grantControls.builtInControls: `block` cannot be combined"),
-        (json!({"grantControls": {"operator": "OR", "builtInControls": ["mfa", "passwordChange"]}}), "grantControls.builtInControls: `passwordChange` requires `mfa` with operator `AND`"),
-        (json!({"grantControls": {"operator": "AND", "builtInControls": ["passwordChange"]}}), "grantControls.builtInControls: `passwordChange` requires"),
-        (json!({"grantControls": {"builtInControls": ["mfa"], "authenticationStrength": {"id": "00000000-0000-0000-0000-000000000002"}}}), "grantControls.authenticationStrength: cannot be combined with `mfa`"),
-        (json!({"grantControls": {"builtInControls": []}}), "grantControls: at least one grant control or session control is required"),
-        (json!({"grantControls": null, "sessionControls": {"signInFrequency": {"value": 1, "type": "hours", "isEnabled": false}}}), "grantControls: at least one"),
-        (json!({"sessionControls": {"signInFrequency": {"value": 30, "type": "hours", "isEnabled": true}}}), "sessionControls.signInFrequency.value: must be between 1 and 23"),
-        (json!({"sessionControls": {"signInFrequency": {"value": 4, "isEnabled": true}}}), "sessionControls.signInFrequency.type: required"),
-        (json!({"sessionControls": {"signInFrequency": {"value": 4, "type": "hours", "frequencyInterval": "everyTime", "isEnabled": true}}}), "sessionControls.signInFrequency.value: `value` and `type` must be null"),
-        (json!({"sessionControls": {"persistentBrowser": {"isEnabled": true}}}), "sessionControls.persistentBrowser.mode: required"),
+        (
+            json!({"grantControls": {"operator": "XOR"}}),
+            "grantControls.operator: unknown variant `XOR`",
+        ),
+        (
+            json!({"grantControls": {"operator": null}}),
+            "grantControls.operator: required",
+        ),
+        (
+            json!({"grantControls": {"builtInControls": ["block", "mfa"]}}),
+            "grantControls.builtInControls: `block` cannot be combined",
+        ),
+        (
+            json!({"grantControls": {"operator": "OR", "builtInControls": ["mfa", "passwordChange"]}}),
+            "grantControls.builtInControls: `passwordChange` requires `mfa` with operator `AND`",
+        ),
+        (
+            json!({"grantControls": {"operator": "AND", "builtInControls": ["passwordChange"]}}),
+            "grantControls.builtInControls: `passwordChange` requires",
+        ),
+        (
+            json!({"grantControls": {"builtInControls": ["mfa"], "authenticationStrength": {"id": "00000000-0000-0000-0000-000000000002"}}}),
+            "grantControls.authenticationStrength: cannot be combined with `mfa`",
+        ),
+        (
+            json!({"grantControls": {"builtInControls": []}}),
+            "grantControls: at least one grant control or session control is required",
+        ),
+        (
+            json!({"grantControls": null, "sessionControls": {"signInFrequency": {"value": 1, "type": "hours", "isEnabled": false}}}),
+            "grantControls: at least one",
+        ),
+        (
+            json!({"sessionControls": {"signInFrequency": {"value": 30, "type": "hours", "isEnabled": true}}}),
+            "sessionControls.signInFrequency.value: must be between 1 and 23",
+        ),
+        (
+            json!({"sessionControls": {"signInFrequency": {"value": 4, "isEnabled": true}}}),
+            "sessionControls.signInFrequency.type: required",
+        ),
+        (
+            json!({"sessionControls": {"signInFrequency": {"value": 4, "type": "hours", "frequencyInterval": "everyTime", "isEnabled": true}}}),
+            "sessionControls.signInFrequency.value: `value` and `type` must be null",
+        ),
+        (
+            json!({"sessionControls": {"persistentBrowser": {"isEnabled": true}}}),
+            "sessionControls.persistentBrowser.mode: required",
+        ),
         (json!({"displayName": ""}), "displayName: required"),
         (json!({"id": null}), "id: must not be null"),
-        (json!({"createdDateTime": "yesterday"}), "createdDateTime: `yesterday` is not an ISO 8601 date-time"),
-        (json!({"@odata.type": "#microsoft.graph.somethingElse"}), "@odata.type: expected"),
-        (json!({"conditions": {"users": {"includeUsers": []}}}), "conditions.users.includeUsers: required"),
-        (json!({"conditions": {"users": {"includeUsers": ["alice@contoso.com"]}}}), "conditions.users.includeUsers[0]: `alice@contoso.com` is not a user id"),
-        (json!({"conditions": {"users": {"excludeUsers": ["All"]}}}), "conditions.users.excludeUsers[0]"),
-        (json!({"conditions": {"users": {"includeGroups": ["admins"]}}}), "conditions.users.includeGroups[0]: `admins` is not a group id"),
-        (json!({"conditions": {"users": {"includeRoles": ["Janitor"]}}}), "conditions.users.includeRoles[0]"),
-        (json!({"conditions": {"users": null}}), "conditions.users: required"),
-        (json!({"conditions": {"applications": {"includeApplications": []}}}), "conditions.applications.includeApplications: required"),
-        (json!({"conditions": {"applications": {"excludeApplications": ["All"]}}}), "conditions.applications.excludeApplications[0]: `All` cannot be excluded"),
-        (json!({"conditions": {"applications": {"includeApplications": ["has space"]}}}), "conditions.applications.includeApplications[0]"),
-        (json!({"conditions": {"locations": {"includeLocations": [], "excludeLocations": ["AllTrusted"]}}}), "conditions.locations.includeLocations: required"),
-        (json!({"conditions": {"locations": {"includeLocations": ["All"], "excludeLocations": ["All"]}}}), "conditions.locations.excludeLocations[0]: `All` cannot be excluded"),
-        (json!({"conditions": {"platforms": {"excludePlatforms": ["iOS"]}}}), "conditions.platforms.includePlatforms: required"),
-        (json!({"conditions": {"platforms": {"includePlatforms": ["all"], "excludePlatforms": ["all"]}}}), "conditions.platforms.excludePlatforms[0]: `all` cannot be excluded"),
-        (json!({"conditions": {"platforms": {"includePlatforms": ["ios"]}}}), "conditions.platforms.includePlatforms[0]: unknown variant `ios`"),
-        (json!({"conditions": {"users": {"includeUsers": ["All"], "colour": "blue"}}}), "conditions.users.colour: unknown field `colour`"),
-        (json!({"conditions": {"clientAppTypes": "browser"}}), "conditions.clientAppTypes: invalid type"),
-        (json!({"somethingNew": 1}), "somethingNew: unknown field `somethingNew`"),
+        (
+            json!({"createdDateTime": "yesterday"}),
+            "createdDateTime: `yesterday` is not an ISO 8601 date-time",
+        ),
+        (
+            json!({"@odata.type": "#microsoft.graph.somethingElse"}),
+            "@odata.type: expected",
+        ),
+        (
+            json!({"conditions": {"users": {"includeUsers": []}}}),
+            "conditions.users.includeUsers: required",
+        ),
+        (
+            json!({"conditions": {"users": {"includeUsers": ["alice@contoso.com"]}}}),
+            "conditions.users.includeUsers[0]: `alice@contoso.com` is not a user id",
+        ),
+        (
+            json!({"conditions": {"users": {"excludeUsers": ["All"]}}}),
+            "conditions.users.excludeUsers[0]",
+        ),
+        (
+            json!({"conditions": {"users": {"includeGroups": ["admins"]}}}),
+            "conditions.users.includeGroups[0]: `admins` is not a group id",
+        ),
+        (
+            json!({"conditions": {"users": {"includeRoles": ["Janitor"]}}}),
+            "conditions.users.includeRoles[0]",
+        ),
+        (
+            json!({"conditions": {"users": null}}),
+            "conditions.users: required",
+        ),
+        (
+            json!({"conditions": {"applications": {"includeApplications": []}}}),
+            "conditions.applications.includeApplications: required",
+        ),
+        (
+            json!({"conditions": {"applications": {"excludeApplications": ["All"]}}}),
+            "conditions.applications.excludeApplications[0]: `All` cannot be excluded",
+        ),
+        (
+            json!({"conditions": {"applications": {"includeApplications": ["has space"]}}}),
+            "conditions.applications.includeApplications[0]",
+        ),
+        (
+            json!({"conditions": {"locations": {"includeLocations": [], "excludeLocations": ["AllTrusted"]}}}),
+            "conditions.locations.includeLocations: required",
+        ),
+        (
+            json!({"conditions": {"locations": {"includeLocations": ["All"], "excludeLocations": ["All"]}}}),
+            "conditions.locations.excludeLocations[0]: `All` cannot be excluded",
+        ),
+        (
+            json!({"conditions": {"platforms": {"excludePlatforms": ["iOS"]}}}),
+            "conditions.platforms.includePlatforms: required",
+        ),
+        (
+            json!({"conditions": {"platforms": {"includePlatforms": ["all"], "excludePlatforms": ["all"]}}}),
+            "conditions.platforms.excludePlatforms[0]: `all` cannot be excluded",
+        ),
+        (
+            json!({"conditions": {"platforms": {"includePlatforms": ["ios"]}}}),
+            "conditions.platforms.includePlatforms[0]: unknown variant `ios`",
+        ),
+        (
+            json!({"conditions": {"users": {"includeUsers": ["All"], "colour": "blue"}}}),
+            "conditions.users.colour: unknown field `colour`",
+        ),
+        (
+            json!({"conditions": {"clientAppTypes": "browser"}}),
+            "conditions.clientAppTypes: invalid type",
+        ),
+        (
+            json!({"somethingNew": 1}),
+            "somethingNew: unknown field `somethingNew`",
+        ),
     ];
     for (overlay, expect) in cases {
         check_reject(overlay, expect);
@@ -236,7 +398,10 @@ fn all_problems_are_reported_at_once() {
     ] {
         assert!(paths.contains(&want), "{want} in {paths:?}");
     }
-    assert!(err.errors.iter().all(|e| e.kind == ErrorKind::Unsupported), "{err}");
+    assert!(
+        err.errors.iter().all(|e| e.kind == ErrorKind::Unsupported),
+        "{err}"
+    );
 }
 
 #[test]
@@ -265,22 +430,64 @@ fn reject_location(v: Value) -> Vec<String> {
 fn named_location_rules() {
     let ip = |ranges: Value| json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "x", "ipRanges": ranges});
     let cases = [
-        (ip(json!([{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "10.0.0.0/33"}])), "ipRanges[0].cidrAddress: `10.0.0.0/33` is not a CIDR range"),
-        (ip(json!([{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "10.0.0.1"}])), "ipRanges[0].cidrAddress"),
-        (ip(json!([{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "2001:db8::/32"}])), "ipRanges[0].@odata.type: `#microsoft.graph.iPv4CidrRange` does not match"),
-        (ip(json!([{"@odata.type": "#microsoft.graph.iPv6CidrRange"}])), "ipRanges[0].cidrAddress: required"),
+        (
+            ip(
+                json!([{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "10.0.0.0/33"}]),
+            ),
+            "ipRanges[0].cidrAddress: `10.0.0.0/33` is not a CIDR range",
+        ),
+        (
+            ip(
+                json!([{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "10.0.0.1"}]),
+            ),
+            "ipRanges[0].cidrAddress",
+        ),
+        (
+            ip(
+                json!([{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "2001:db8::/32"}]),
+            ),
+            "ipRanges[0].@odata.type: `#microsoft.graph.iPv4CidrRange` does not match",
+        ),
+        (
+            ip(json!([{"@odata.type": "#microsoft.graph.iPv6CidrRange"}])),
+            "ipRanges[0].cidrAddress: required",
+        ),
         (ip(json!([])), "ipRanges: required"),
-        (json!({"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "x", "countriesAndRegions": ["USA"]}), "countriesAndRegions[0]: `USA` is not an ISO 3166-1 alpha-2 code"),
-        (json!({"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "x", "countriesAndRegions": ["US"], "countryLookupMethod": "authenticatorAppGps"}), "countryLookupMethod: not supported"),
-        (json!({"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "x", "countriesAndRegions": ["US"], "isTrusted": true}), "isTrusted: not allowed on a countryNamedLocation"),
-        (json!({"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "x"}), "countriesAndRegions: required"),
-        (json!({"@odata.type": "#microsoft.graph.compliantNetworkNamedLocation", "displayName": "x"}), "@odata.type: `#microsoft.graph.compliantNetworkNamedLocation` not supported"),
-        (json!({"displayName": "x", "ipRanges": []}), "@odata.type: required"),
-        (json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "x", "ipRanges": [{"cidrAddress": "10.0.0.0/8"}], "countriesAndRegions": []}), "countriesAndRegions: not allowed on an ipNamedLocation"),
+        (
+            json!({"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "x", "countriesAndRegions": ["USA"]}),
+            "countriesAndRegions[0]: `USA` is not an ISO 3166-1 alpha-2 code",
+        ),
+        (
+            json!({"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "x", "countriesAndRegions": ["US"], "countryLookupMethod": "authenticatorAppGps"}),
+            "countryLookupMethod: not supported",
+        ),
+        (
+            json!({"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "x", "countriesAndRegions": ["US"], "isTrusted": true}),
+            "isTrusted: not allowed on a countryNamedLocation",
+        ),
+        (
+            json!({"@odata.type": "#microsoft.graph.countryNamedLocation", "displayName": "x"}),
+            "countriesAndRegions: required",
+        ),
+        (
+            json!({"@odata.type": "#microsoft.graph.compliantNetworkNamedLocation", "displayName": "x"}),
+            "@odata.type: `#microsoft.graph.compliantNetworkNamedLocation` not supported",
+        ),
+        (
+            json!({"displayName": "x", "ipRanges": []}),
+            "@odata.type: required",
+        ),
+        (
+            json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "x", "ipRanges": [{"cidrAddress": "10.0.0.0/8"}], "countriesAndRegions": []}),
+            "countriesAndRegions: not allowed on an ipNamedLocation",
+        ),
     ];
     for (v, expect) in cases {
         let got = reject_location(v.clone());
-        assert!(got.iter().any(|e| e.starts_with(expect)), "{v}\n  want {expect}\n  got {got:?}");
+        assert!(
+            got.iter().any(|e| e.starts_with(expect)),
+            "{v}\n  want {expect}\n  got {got:?}"
+        );
     }
 }
 
@@ -302,7 +509,10 @@ fn compile_checks_ids() {
     let err = PolicySet::compile(&[], &dup, &Config::default()).expect_err("dup loc");
     assert_eq!(err.errors[0].path, "namedLocations[1].id");
 
-    let unknown = p("u", r#"{"conditions":{"locations":{"includeLocations":["All"],"excludeLocations":["99999999-9999-4999-8999-999999999999"]}}}"#);
+    let unknown = p(
+        "u",
+        r#"{"conditions":{"locations":{"includeLocations":["All"],"excludeLocations":["99999999-9999-4999-8999-999999999999"]}}}"#,
+    );
     let err = PolicySet::compile(&[unknown], &locs, &Config::default()).expect_err("unknown loc");
     assert_eq!(
         err.to_string(),

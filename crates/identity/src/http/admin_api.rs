@@ -392,12 +392,15 @@ async fn list_apps(State(ctx): State<Ctx>, admin: AdminUser) -> R {
 
 async fn create_app(State(ctx): State<Ctx>, admin: AdminUser, raw: axum::body::Bytes) -> R {
     admin.require(Permission::ManageApps)?;
+    ctx.invalidate_cache();
     let new: NewApp = body(&raw)?;
     let created = dir(&ctx)
         .add_app(new, mailward_types::clock::now())
         .await
         .map_err(admin_error)?;
     tracing::info!(admin = %admin.name, app = %created.application.app_id, "application created");
+    // Again after the change: a request may have cached the old object meanwhile.
+    ctx.invalidate_cache();
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -414,23 +417,32 @@ async fn patch_app(
     raw: axum::body::Bytes,
 ) -> R {
     admin.require(Permission::ManageApps)?;
+    ctx.invalidate_cache();
     let patch: AppPatch = body(&raw)?;
     let app = dir(&ctx)
         .update_app(&id, patch)
         .await
         .map_err(admin_error)?;
+    // Again after the change: a request may have cached the old object meanwhile.
+    ctx.invalidate_cache();
     Ok(Json(AppView::from(&app)).into_response())
 }
 
 async fn delete_app(State(ctx): State<Ctx>, admin: AdminUser, Path(id): Path<String>) -> R {
     admin.require(Permission::ManageApps)?;
+    ctx.invalidate_cache();
     dir(&ctx).delete_app(&id).await.map_err(admin_error)?;
+    // Again after the change: a request may have cached the old object meanwhile.
+    ctx.invalidate_cache();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn new_secret(State(ctx): State<Ctx>, admin: AdminUser, Path(id): Path<String>) -> R {
     admin.require(Permission::ManageApps)?;
+    ctx.invalidate_cache();
     let secret = dir(&ctx).new_app_secret(&id).await.map_err(admin_error)?;
+    // Again after the change: a request may have cached the old object meanwhile.
+    ctx.invalidate_cache();
     Ok(Json(json!({ "clientSecret": secret })).into_response())
 }
 
@@ -446,11 +458,14 @@ async fn list_resources(State(ctx): State<Ctx>, admin: AdminUser) -> R {
 
 async fn create_resource(State(ctx): State<Ctx>, admin: AdminUser, raw: axum::body::Bytes) -> R {
     admin.require(Permission::ManageApps)?;
+    ctx.invalidate_cache();
     let new: NewResource = body(&raw)?;
     let r = dir(&ctx)
         .add_resource(new, mailward_types::clock::now())
         .await
         .map_err(admin_error)?;
+    // Again after the change: a request may have cached the old object meanwhile.
+    ctx.invalidate_cache();
     Ok((StatusCode::CREATED, Json(r)).into_response())
 }
 

@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 use mailward_policy::{
-    Config, ConditionalAccessPolicy, Decision, Evaluation, NamedLocation, PolicySet,
-    SignInContext, UserFacts, import_named_location, import_policy,
+    ConditionalAccessPolicy, Config, Decision, Evaluation, NamedLocation, PolicySet, SignInContext,
+    UserFacts, import_named_location, import_policy,
 };
 use mailward_types::model::{Amr, ClientAppType, well_known};
 use serde_json::{Value, json};
@@ -133,7 +133,11 @@ pub fn ctx() -> SignInContext {
         platform: Some(mailward_policy::Platform::Windows),
         amr: vec![Amr::Pwd],
         auth_time: Some(NOW - time::Duration::hours(1)),
-        ..SignInContext::new(user, well_known::MAIL_RESOURCE_APP_ID, ClientAppType::Browser)
+        ..SignInContext::new(
+            user,
+            well_known::MAIL_RESOURCE_APP_ID,
+            ClientAppType::Browser,
+        )
     }
 }
 

@@ -291,7 +291,6 @@ pub(crate) async fn authenticate_client(
     client: &ClientAuth,
 ) -> Result<Application, OAuthError> {
     let app = ctx
-        .store()
         .app(&client.client_id)
         .await
         .map_err(|e| internal(&e))?
