@@ -3,8 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use mailward_policy::{
-    Config, PolicySet, export_named_location, export_policy, import_named_location,
-    import_policy,
+    Config, PolicySet, export_named_location, export_policy, import_named_location, import_policy,
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -31,6 +31,9 @@ pub struct IssueRequest<'a> {
     pub family_id: Uuid,
     pub client_app_type: ClientAppType,
     pub ip: Option<IpAddr>,
+    /// Set by the refresh grant, which stores the successor token itself (in the same
+    /// statement that spends the old one); issuance returns it instead of minting one.
+    pub rotated_refresh_token: Option<String>,
     pub now: OffsetDateTime,
 }
 
@@ -175,8 +178,9 @@ pub async fn issue(ctx: &Ctx, req: IssueRequest<'_>) -> Result<TokenResponse, OA
         _ => None,
     };
 
-    let refresh_token = match req.user {
-        Some(user)
+    let refresh_token = match (req.user, req.rotated_refresh_token) {
+        (Some(_), Some(successor)) => Some(successor),
+        (Some(user), None)
             if req.scopes.wants("offline_access") && req.app.allows(GrantType::RefreshToken) =>
         {
             let secret = mailward_oauth::random::token();

@@ -36,20 +36,36 @@ pub struct PolicySet {
     pub(crate) ids: Ids,
 }
 
-/// Numbering of the ids policies mention.
+/// Inverted index: for every user, group and application id some policy names, and for
+/// every named location, the set of policies (by position) that include or exclude it. A
+/// sign-in is turned into per-policy bits once; each policy then only tests bits.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Ids {
-    pub(crate) users: HashMap<u128, usize, IdHash>,
-    pub(crate) groups: HashMap<u128, usize, IdHash>,
-    pub(crate) apps: HashMap<AppKey, usize>,
+    pub(crate) users: HashMap<u128, Posting, IdHash>,
+    pub(crate) groups: HashMap<u128, Posting, IdHash>,
+    pub(crate) apps: HashMap<AppKey, Posting, IdHash>,
+    /// Indexed like [`PolicySet::locations`].
+    pub(crate) locations: Vec<Posting>,
 }
 
-fn intern<K: std::hash::Hash + Eq, S: std::hash::BuildHasher>(
-    map: &mut HashMap<K, usize, S>,
-    key: K,
-) -> usize {
-    let next = map.len();
-    *map.entry(key).or_insert(next)
+/// The policies that include and that exclude one id, as bit sets over policy positions.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Posting {
+    pub(crate) include: Vec<u64>,
+    pub(crate) exclude: Vec<u64>,
+}
+
+impl Posting {
+    fn add(&mut self, policy: usize, exclude: bool) {
+        grow_set(
+            if exclude {
+                &mut self.exclude
+            } else {
+                &mut self.include
+            },
+            policy,
+        );
+    }
 }
 
 /// Hashing for random 128-bit ids (GUIDs): folding the halves is enough.
@@ -80,18 +96,6 @@ impl std::hash::Hasher for IdHasher {
         // Truncation intended: fold the two halves.
         self.0 = ((v as u64) ^ ((v >> 64) as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
-}
-
-/// A bit set over interned ids or named locations.
-pub(crate) fn bits_of(indices: impl IntoIterator<Item = usize>) -> Vec<u64> {
-    let mut bits = Vec::new();
-    for i in indices {
-        if bits.len() <= i / 64 {
-            bits.resize(i / 64 + 1, 0);
-        }
-        set_bit(&mut bits, i);
-    }
-    bits
 }
 
 pub(crate) fn has_bit(bits: &[u64], i: usize) -> bool {
@@ -146,7 +150,10 @@ impl PolicySet {
             }
         }
         let mut policy_ids = HashMap::new();
-        let mut ids = Ids::default();
+        let mut ids = Ids {
+            locations: vec![Posting::default(); locations.len()],
+            ..Ids::default()
+        };
         let mut compiled = Vec::with_capacity(policies.len());
         for (i, p) in policies.iter().enumerate() {
             let prefix = format!("policies[{i}]");
@@ -166,7 +173,16 @@ impl PolicySet {
                 );
                 continue;
             }
-            if let Some(c) = compile_policy(p, id, config, &loc_index, &mut ids, &prefix, &mut e) {
+            if let Some(c) = compile_policy(
+                p,
+                id,
+                config,
+                &loc_index,
+                &mut ids,
+                compiled.len(),
+                &prefix,
+                &mut e,
+            ) {
                 compiled.push(c);
             }
         }
@@ -293,15 +309,15 @@ impl AppKey {
 
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledPolicy {
-    pub(crate) id: String,
-    pub(crate) display_name: String,
     pub(crate) state: PolicyState,
     pub(crate) users: UserCond,
     pub(crate) apps: AppCond,
     /// Bits of [`client_bit`]; all bits when the condition is absent.
     pub(crate) client_types: u8,
-    pub(crate) locations: Option<LocCond>,
-    pub(crate) platforms: Option<PlatCond>,
+    /// Not configured = `All`.
+    pub(crate) locations: LocCond,
+    /// Not configured = `all`.
+    pub(crate) platforms: PlatCond,
     /// Bits of [`risk_bit`]; all bits when the condition is absent or empty.
     pub(crate) sign_in_risk: u8,
     pub(crate) user_risk: u8,
@@ -310,6 +326,15 @@ pub(crate) struct CompiledPolicy {
     pub(crate) controls: ControlSet,
     pub(crate) frequency: Option<Frequency>,
     pub(crate) persistent_browser: Option<PersistentBrowserMode>,
+    /// What only reporting reads, kept apart so the conditions stay dense in memory.
+    pub(crate) info: Box<PolicyInfo>,
+}
+
+/// The cold part of a compiled policy.
+#[derive(Debug, Clone)]
+pub(crate) struct PolicyInfo {
+    pub(crate) id: String,
+    pub(crate) display_name: String,
     /// Names for the sign-in log, in the policy's order.
     pub(crate) grant_names: Vec<(GrantControl, &'static str)>,
     pub(crate) session_names: Vec<&'static str>,
@@ -319,33 +344,25 @@ pub(crate) struct CompiledPolicy {
 pub(crate) struct UserCond {
     pub(crate) all: bool,
     pub(crate) guests: bool,
-    /// Bit sets over [`Ids::users`] / [`Ids::groups`].
-    pub(crate) users: Vec<u64>,
-    pub(crate) groups: Vec<u64>,
     pub(crate) roles: u8,
     pub(crate) ex_guests: bool,
-    pub(crate) ex_users: Vec<u64>,
-    pub(crate) ex_groups: Vec<u64>,
     pub(crate) ex_roles: u8,
     /// The reason reported when the user is not included.
     pub(crate) not_included: Condition,
 }
 
+/// `includeApplications: All`; the listed ids are in [`Ids::apps`].
 #[derive(Debug, Clone)]
 pub(crate) struct AppCond {
     pub(crate) all: bool,
-    /// Bit sets over [`Ids::apps`].
-    pub(crate) include: Vec<u64>,
-    pub(crate) exclude: Vec<u64>,
 }
 
+/// `All` / `AllTrusted`; the listed named locations are in [`Ids::locations`].
 #[derive(Debug, Clone)]
 pub(crate) struct LocCond {
     pub(crate) all: bool,
     pub(crate) trusted: bool,
-    pub(crate) include: Vec<u64>,
     pub(crate) ex_trusted: bool,
-    pub(crate) exclude: Vec<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -435,15 +452,6 @@ fn roles_mask(ids: &[String]) -> u8 {
         .fold(0, |m, r| m | role_bit(r))
 }
 
-fn guid_bits(ids: &[String], map: &mut HashMap<u128, usize, IdHash>) -> Vec<u64> {
-    let indices: Vec<usize> = ids
-        .iter()
-        .filter_map(|s| Uuid::try_parse(s).ok())
-        .map(|u| intern(map, u.as_u128()))
-        .collect();
-    bits_of(indices)
-}
-
 fn risk_mask(levels: &[RiskLevel]) -> u8 {
     if levels.is_empty() {
         0xff
@@ -452,32 +460,52 @@ fn risk_mask(levels: &[RiskLevel]) -> u8 {
     }
 }
 
-fn app_bits(
+fn post_guids(
     ids: &[String],
-    config: &Config,
-    map: &mut HashMap<AppKey, usize>,
-    all: &mut bool,
-) -> Vec<u64> {
-    let mut out = Vec::new();
-    for id in ids {
-        match id.as_str() {
-            "All" => *all = true,
-            "Office365" => out.extend(config.office365_app_ids.iter().map(|a| AppKey::of(a))),
-            "MicrosoftAdminPortals" => {
-                out.extend(config.admin_portal_app_ids.iter().map(|a| AppKey::of(a)))
-            }
-            other => out.push(AppKey::of(other)),
-        }
+    map: &mut HashMap<u128, Posting, IdHash>,
+    index: usize,
+    exclude: bool,
+) {
+    for u in ids.iter().filter_map(|s| Uuid::try_parse(s).ok()) {
+        map.entry(u.as_u128()).or_default().add(index, exclude);
     }
-    bits_of(out.into_iter().map(|k| intern(map, k)).collect::<Vec<_>>())
 }
 
+/// Posts the listed applications; returns whether `All` was among them.
+fn post_apps(
+    ids: &[String],
+    config: &Config,
+    map: &mut HashMap<AppKey, Posting, IdHash>,
+    index: usize,
+    exclude: bool,
+) -> bool {
+    let mut all = false;
+    let mut keys = Vec::new();
+    for id in ids {
+        match id.as_str() {
+            "All" => all = true,
+            "Office365" => keys.extend(config.office365_app_ids.iter().map(|a| AppKey::of(a))),
+            "MicrosoftAdminPortals" => {
+                keys.extend(config.admin_portal_app_ids.iter().map(|a| AppKey::of(a)))
+            }
+            other => keys.push(AppKey::of(other)),
+        }
+    }
+    for k in keys {
+        map.entry(k).or_default().add(index, exclude);
+    }
+    all
+}
+
+// One call site; the arguments are the compile loop's state.
+#[allow(clippy::too_many_arguments)]
 fn compile_policy(
     p: &ConditionalAccessPolicy,
     id: &str,
     config: &Config,
     loc_index: &HashMap<String, usize>,
     ids: &mut Ids,
+    index: usize,
     prefix: &str,
     e: &mut Errors,
 ) -> Option<CompiledPolicy> {
@@ -497,35 +525,32 @@ fn compile_policy(
     let users = UserCond {
         all: include_users.iter().any(|s| s == "All"),
         guests: include_users.iter().any(|s| s == "GuestsOrExternalUsers"),
-        users: guid_bits(include_users, &mut ids.users),
-        groups: guid_bits(list(&u.include_groups), &mut ids.groups),
         roles: roles_mask(list(&u.include_roles)),
         ex_guests: exclude_users.iter().any(|s| s == "GuestsOrExternalUsers"),
-        ex_users: guid_bits(exclude_users, &mut ids.users),
-        ex_groups: guid_bits(list(&u.exclude_groups), &mut ids.groups),
         ex_roles: roles_mask(list(&u.exclude_roles)),
         not_included,
     };
+    post_guids(include_users, &mut ids.users, index, false);
+    post_guids(exclude_users, &mut ids.users, index, true);
+    post_guids(list(&u.include_groups), &mut ids.groups, index, false);
+    post_guids(list(&u.exclude_groups), &mut ids.groups, index, true);
 
-    let mut all_apps = false;
-    let include = app_bits(
-        list(&a.include_applications),
-        config,
-        &mut ids.apps,
-        &mut all_apps,
-    );
-    let mut ignored = false;
-    let exclude = app_bits(
+    let apps = AppCond {
+        all: post_apps(
+            list(&a.include_applications),
+            config,
+            &mut ids.apps,
+            index,
+            false,
+        ),
+    };
+    post_apps(
         list(&a.exclude_applications),
         config,
         &mut ids.apps,
-        &mut ignored,
+        index,
+        true,
     );
-    let apps = AppCond {
-        all: all_apps,
-        include,
-        exclude,
-    };
 
     let types = list(&c.client_app_types);
     let client_types = if types.is_empty() {
@@ -534,55 +559,72 @@ fn compile_policy(
         types.iter().fold(0, |m, t| m | client_bit(*t))
     };
 
-    let locations = c.locations.get().and_then(|l| {
-        let include = list(&l.include_locations);
-        let exclude = list(&l.exclude_locations);
-        if include.is_empty() && exclude.is_empty() {
-            return None;
-        }
-        let mut cond = LocCond {
-            all: false,
-            trusted: false,
-            include: Vec::new(),
-            ex_trusted: false,
-            exclude: Vec::new(),
-        };
-        for (name, values, excl) in [
-            ("includeLocations", include, false),
-            ("excludeLocations", exclude, true),
-        ] {
-            for (j, v) in values.iter().enumerate() {
-                match (v.as_str(), excl) {
-                    ("All", false) => cond.all = true,
-                    ("AllTrusted", false) => cond.trusted = true,
-                    ("AllTrusted", true) => cond.ex_trusted = true,
-                    (id, _) => match loc_index.get(&id.to_ascii_lowercase()) {
-                        Some(&i) if excl => grow_set(&mut cond.exclude, i),
-                        Some(&i) => grow_set(&mut cond.include, i),
-                        None => e.push(
-                            join(prefix, &format!("conditions.locations.{name}[{j}]")),
-                            ErrorKind::UnknownReference,
-                            format!("unknown named location `{id}`"),
-                        ),
-                    },
+    let locations = c
+        .locations
+        .get()
+        .and_then(|l| {
+            let include = list(&l.include_locations);
+            let exclude = list(&l.exclude_locations);
+            if include.is_empty() && exclude.is_empty() {
+                return None;
+            }
+            let mut cond = LocCond {
+                all: false,
+                trusted: false,
+                ex_trusted: false,
+            };
+            for (name, values, excl) in [
+                ("includeLocations", include, false),
+                ("excludeLocations", exclude, true),
+            ] {
+                for (j, v) in values.iter().enumerate() {
+                    match (v.as_str(), excl) {
+                        ("All", false) => cond.all = true,
+                        ("AllTrusted", false) => cond.trusted = true,
+                        ("AllTrusted", true) => cond.ex_trusted = true,
+                        (id, _) => match loc_index.get(&id.to_ascii_lowercase()) {
+                            Some(&i) => {
+                                if let Some(posting) = ids.locations.get_mut(i) {
+                                    posting.add(index, excl);
+                                }
+                            }
+                            None => e.push(
+                                join(prefix, &format!("conditions.locations.{name}[{j}]")),
+                                ErrorKind::UnknownReference,
+                                format!("unknown named location `{id}`"),
+                            ),
+                        },
+                    }
                 }
             }
-        }
-        Some(cond)
-    });
-
-    let platforms = c.platforms.get().and_then(|pl| {
-        let include = list(&pl.include_platforms);
-        let exclude = list(&pl.exclude_platforms);
-        if include.is_empty() && exclude.is_empty() {
-            return None;
-        }
-        Some(PlatCond {
-            all: include.contains(&PlatformValue::All),
-            include: include.iter().fold(0, |m, v| m | platform_value_bit(*v)),
-            exclude: exclude.iter().fold(0, |m, v| m | platform_value_bit(*v)),
+            Some(cond)
         })
-    });
+        .unwrap_or(LocCond {
+            all: true,
+            trusted: false,
+            ex_trusted: false,
+        });
+
+    let platforms = c
+        .platforms
+        .get()
+        .and_then(|pl| {
+            let include = list(&pl.include_platforms);
+            let exclude = list(&pl.exclude_platforms);
+            if include.is_empty() && exclude.is_empty() {
+                return None;
+            }
+            Some(PlatCond {
+                all: include.contains(&PlatformValue::All),
+                include: include.iter().fold(0, |m, v| m | platform_value_bit(*v)),
+                exclude: exclude.iter().fold(0, |m, v| m | platform_value_bit(*v)),
+            })
+        })
+        .unwrap_or(PlatCond {
+            all: true,
+            include: 0,
+            exclude: 0,
+        });
 
     let mut operator = Operator::And;
     let mut block = false;
@@ -620,7 +662,8 @@ fn compile_policy(
             } else if id.eq_ignore_ascii_case(STRENGTH_MFA) {
                 GrantControl::MfaStrength
             } else {
-                return None;
+                // Refused by validation; the stricter reading if it ever got here.
+                GrantControl::PhishingResistantStrength
             };
             controls = controls.with(control);
             grant_names.push((control, "authenticationStrength"));
@@ -668,8 +711,6 @@ fn compile_policy(
     }
 
     Some(CompiledPolicy {
-        id: id.to_string(),
-        display_name: p.display_name.get().cloned().unwrap_or_default(),
         state: p.state.get().copied().unwrap_or(PolicyState::Disabled),
         users,
         apps,
@@ -683,7 +724,11 @@ fn compile_policy(
         controls,
         frequency,
         persistent_browser,
-        grant_names,
-        session_names,
+        info: Box::new(PolicyInfo {
+            id: id.to_string(),
+            display_name: p.display_name.get().cloned().unwrap_or_default(),
+            grant_names,
+            session_names,
+        }),
     })
 }

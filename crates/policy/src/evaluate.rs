@@ -28,7 +28,7 @@
 
 use crate::compile::{
     AppKey, CLIENT_BROWSER, CLIENT_EAS, CLIENT_EAS_SUPPORTED, CLIENT_MOBILE, CLIENT_OTHER,
-    CompiledPolicy, Frequency, LocationKind, PolicySet, has_bit, intersects, platform_bit,
+    CompiledPolicy, Frequency, LocationKind, PolicySet, Posting, has_bit, intersects, platform_bit,
     risk_bit, role_bit, set_bit,
 };
 use crate::context::{Platform, SignInContext, UserFacts};
@@ -259,8 +259,6 @@ impl fmt::Debug for ControlSet {
 /// One policy's result for one sign-in.
 #[derive(Debug, Clone)]
 pub struct Outcome<'a> {
-    pub id: &'a str,
-    pub display_name: &'a str,
     pub state: PolicyState,
     pub result: PolicyResult,
     /// Why it did not apply (the first failing condition); `None` if it applied or is
@@ -280,7 +278,16 @@ pub struct Outcome<'a> {
     policy: &'a CompiledPolicy,
 }
 
-impl Outcome<'_> {
+impl<'a> Outcome<'a> {
+    /// The policy id.
+    pub fn id(&self) -> &'a str {
+        &self.policy.info.id
+    }
+
+    pub fn display_name(&self) -> &'a str {
+        &self.policy.info.display_name
+    }
+
     pub fn applies(&self) -> bool {
         !matches!(
             self.result,
@@ -305,6 +312,7 @@ impl Outcome<'_> {
         let (grant, session) = if self.applies() {
             (
                 self.policy
+                    .info
                     .grant_names
                     .iter()
                     .map(|(c, name)| {
@@ -316,6 +324,7 @@ impl Outcome<'_> {
                     })
                     .collect(),
                 self.policy
+                    .info
                     .session_names
                     .iter()
                     .map(|s| (*s).to_string())
@@ -325,8 +334,8 @@ impl Outcome<'_> {
             (Vec::new(), Vec::new())
         };
         PolicyOutcome {
-            id: self.id.to_string(),
-            display_name: self.display_name.to_string(),
+            id: self.id().to_string(),
+            display_name: self.display_name().to_string(),
             result: self.result.as_str().to_string(),
             enforced_grant_controls: grant,
             enforced_session_controls: session,
@@ -362,7 +371,7 @@ impl Evaluation<'_> {
     }
 
     pub fn outcome(&self, id: &str) -> Option<&Outcome<'_>> {
-        self.outcomes.iter().find(|o| o.id == id)
+        self.outcomes.iter().find(|o| o.id() == id)
     }
 }
 
@@ -389,11 +398,11 @@ pub fn evaluate<'a>(
     let mut stale = Stale::Fresh;
 
     // Pass 1: applicability, and session limits of enforced policies.
-    for p in &set.policies {
+    for (k, p) in set.policies.iter().enumerate() {
         let not_applied = if p.state == PolicyState::Disabled {
             None
         } else {
-            applies(p, &view).err()
+            applies(p, k, &view).err()
         };
         let result = match (p.state, not_applied) {
             (PolicyState::Disabled, _) => PolicyResult::NotEnabled,
@@ -428,8 +437,6 @@ pub fn evaluate<'a>(
             }
         }
         outcomes.push(Outcome {
-            id: &p.id,
-            display_name: &p.display_name,
             state: p.state,
             result,
             not_applied,
@@ -483,7 +490,7 @@ pub fn evaluate<'a>(
         if enforced {
             if o.blocks {
                 hard_block |= p.block;
-                blockers.push(p.id.clone());
+                blockers.push(p.info.id.clone());
             } else {
                 required = required.or(o.required);
                 reauthentication |= o.reauthentication;
@@ -562,18 +569,14 @@ enum Stale {
 /// The sign-in, reduced to what the compiled conditions compare against.
 struct View<'c> {
     user: Option<&'c UserFacts>,
-    /// The user's number in [`crate::compile::Ids::users`], if a policy names them.
-    user_index: Option<usize>,
-    /// The user's groups as a bit set over [`crate::compile::Ids::groups`].
-    groups: Vec<u64>,
+    /// Per-policy bits (see [`Hits`]): which policies name this user, their groups, the
+    /// application and the matched named locations, in include and exclude lists.
+    hits: Hits,
     roles: u8,
-    /// The application's number in [`crate::compile::Ids::apps`].
-    app: Option<usize>,
     client: u8,
     platform: u8,
     sign_in_risk: u8,
     user_risk: u8,
-    locations: Vec<u64>,
     in_trusted: bool,
     legacy: bool,
     /// Factors already proven (before staleness).
@@ -641,29 +644,34 @@ impl<'c> View<'c> {
         );
         let has = |a: Amr| ctx.amr.contains(&a);
         let phish_done = has(Amr::Hwk);
+        let mut hits = Hits::new(set.policies.len());
         let ids = &set.ids;
-        let mut groups = Vec::new();
         if let Some(u) = user {
+            if let Some(p) = ids.users.get(&u.id.as_u128()) {
+                hits.add(Hits::USERS, p);
+            }
             for g in &u.groups {
-                if let Some(&i) = ids.groups.get(&g.as_u128()) {
-                    if groups.len() <= i / 64 {
-                        groups.resize(i / 64 + 1, 0);
-                    }
-                    set_bit(&mut groups, i);
+                if let Some(p) = ids.groups.get(&g.as_u128()) {
+                    hits.add(Hits::GROUPS, p);
                 }
+            }
+        }
+        if let Some(p) = ids.apps.get(&AppKey::of(&ctx.app_id)) {
+            hits.add(Hits::APPS, p);
+        }
+        for (i, p) in ids.locations.iter().enumerate() {
+            if has_bit(&locations, i) {
+                hits.add(Hits::LOCATIONS, p);
             }
         }
         View {
             user,
-            user_index: user.and_then(|u| ids.users.get(&u.id.as_u128()).copied()),
-            groups,
+            hits,
             roles: user.map_or(0, |u| u.roles.iter().fold(0, |m, r| m | role_bit(*r))),
-            app: ids.apps.get(&AppKey::of(&ctx.app_id)).copied(),
             client,
             platform,
             sign_in_risk: risk_bit(ctx.sign_in_risk),
             user_risk: risk_bit(ctx.user_risk),
-            locations,
             in_trusted,
             legacy,
             mfa_done: has(Amr::Mfa) || phish_done || ctx.mfa_time.is_some(),
@@ -731,63 +739,109 @@ impl<'c> View<'c> {
     }
 }
 
-/// Whether a compiled policy applies, or the first condition that keeps it from applying.
-fn applies(p: &CompiledPolicy, v: &View<'_>) -> Result<(), Condition> {
+/// Per-policy bits for one sign-in, four lists (users, groups, applications, named
+/// locations) times include/exclude, each a bit set over policy positions.
+struct Hits {
+    words: usize,
+    bits: Vec<u64>,
+}
+
+impl Hits {
+    const USERS: usize = 0;
+    const GROUPS: usize = 1;
+    const APPS: usize = 2;
+    const LOCATIONS: usize = 3;
+
+    fn new(policies: usize) -> Self {
+        let words = policies.div_ceil(64);
+        Hits {
+            words,
+            bits: vec![0; words * 8],
+        }
+    }
+
+    fn add(&mut self, list: usize, p: &Posting) {
+        for (exclude, src) in [(false, &p.include), (true, &p.exclude)] {
+            let start = (list * 2 + usize::from(exclude)) * self.words;
+            if let Some(dst) = self.bits.get_mut(start..start + self.words) {
+                for (d, s) in dst.iter_mut().zip(src) {
+                    *d |= *s;
+                }
+            }
+        }
+    }
+
+    fn test(&self, list: usize, exclude: bool, policy: usize) -> bool {
+        let word = (list * 2 + usize::from(exclude)) * self.words + policy / 64;
+        self.bits
+            .get(word)
+            .is_some_and(|w| w & (1 << (policy % 64)) != 0)
+    }
+}
+
+/// Whether a compiled policy (at position `k`) applies, or the first condition that keeps
+/// it from applying.
+fn applies(p: &CompiledPolicy, k: usize, v: &View<'_>) -> Result<(), Condition> {
     let Some(user) = v.user else {
         return Err(Condition::Users);
     };
+    // Every condition is computed without branching on the others (unpredictable
+    // branches dominate otherwise); the first failing one in `ORDER` is the reason.
+    let h = &v.hits;
     let u = &p.users;
-    let in_users = |bits: &[u64]| v.user_index.is_some_and(|i| has_bit(bits, i));
+    let l = &p.locations;
+    let pl = &p.platforms;
     let included = u.all
-        || (u.guests && user.guest)
-        || in_users(&u.users)
-        || intersects(&u.groups, &v.groups)
-        || u.roles & v.roles != 0;
-    if !included {
-        return Err(u.not_included);
+        | (u.guests & user.guest)
+        | h.test(Hits::USERS, false, k)
+        | h.test(Hits::GROUPS, false, k)
+        | (u.roles & v.roles != 0);
+    let fails = [
+        !included,
+        (u.ex_guests & user.guest) | h.test(Hits::USERS, true, k),
+        h.test(Hits::GROUPS, true, k),
+        u.ex_roles & v.roles != 0,
+        !(p.apps.all | h.test(Hits::APPS, false, k)),
+        h.test(Hits::APPS, true, k),
+        p.client_types & v.client == 0,
+        !(l.all | (l.trusted & v.in_trusted) | h.test(Hits::LOCATIONS, false, k)),
+        (l.ex_trusted & v.in_trusted) | h.test(Hits::LOCATIONS, true, k),
+        !(pl.all | (pl.include & v.platform != 0)),
+        pl.exclude & v.platform != 0,
+        p.sign_in_risk & v.sign_in_risk == 0,
+        p.user_risk & v.user_risk == 0,
+    ];
+    let mask = fails
+        .iter()
+        .enumerate()
+        .fold(0u32, |m, (i, f)| m | (u32::from(*f) << i));
+    if mask == 0 {
+        return Ok(());
     }
-    if (u.ex_guests && user.guest) || in_users(&u.ex_users) {
-        return Err(Condition::UsersExcludeUsers);
-    }
-    if intersects(&u.ex_groups, &v.groups) {
-        return Err(Condition::UsersExcludeGroups);
-    }
-    if u.ex_roles & v.roles != 0 {
-        return Err(Condition::UsersExcludeRoles);
-    }
-    let in_apps = |bits: &[u64]| v.app.is_some_and(|i| has_bit(bits, i));
-    if !(p.apps.all || in_apps(&p.apps.include)) {
-        return Err(Condition::ApplicationsIncludeApplications);
-    }
-    if in_apps(&p.apps.exclude) {
-        return Err(Condition::ApplicationsExcludeApplications);
-    }
-    if p.client_types & v.client == 0 {
-        return Err(Condition::ClientAppTypes);
-    }
-    if let Some(l) = &p.locations {
-        if !(l.all || (l.trusted && v.in_trusted) || intersects(&l.include, &v.locations)) {
-            return Err(Condition::LocationsIncludeLocations);
-        }
-        if (l.ex_trusted && v.in_trusted) || intersects(&l.exclude, &v.locations) {
-            return Err(Condition::LocationsExcludeLocations);
-        }
-    }
-    if let Some(pl) = &p.platforms {
-        if !(pl.all || pl.include & v.platform != 0) {
-            return Err(Condition::PlatformsIncludePlatforms);
-        }
-        if pl.exclude & v.platform != 0 {
-            return Err(Condition::PlatformsExcludePlatforms);
-        }
-    }
-    if p.sign_in_risk & v.sign_in_risk == 0 {
-        return Err(Condition::SignInRiskLevels);
-    }
-    if p.user_risk & v.user_risk == 0 {
-        return Err(Condition::UserRiskLevels);
-    }
-    Ok(())
+    const ORDER: [Condition; 13] = [
+        Condition::UsersIncludeUsers, // replaced by the policy's own include reason
+        Condition::UsersExcludeUsers,
+        Condition::UsersExcludeGroups,
+        Condition::UsersExcludeRoles,
+        Condition::ApplicationsIncludeApplications,
+        Condition::ApplicationsExcludeApplications,
+        Condition::ClientAppTypes,
+        Condition::LocationsIncludeLocations,
+        Condition::LocationsExcludeLocations,
+        Condition::PlatformsIncludePlatforms,
+        Condition::PlatformsExcludePlatforms,
+        Condition::SignInRiskLevels,
+        Condition::UserRiskLevels,
+    ];
+    let first = mask.trailing_zeros() as usize;
+    Err(if first == 0 {
+        u.not_included
+    } else {
+        ORDER
+            .get(first)
+            .copied()
+            .unwrap_or(Condition::UserRiskLevels)
+    })
 }
 
 struct Grant {

@@ -932,12 +932,12 @@ fn what_if_lists_reasons_and_controls() {
         ),
     ]);
     let w = what_if(&set, &c(|x| x.ip = ip("10.0.0.5")), NOW);
-    let applying: Vec<_> = w.applying.iter().map(|o| (o.id, o.result)).collect();
+    let applying: Vec<_> = w.applying.iter().map(|o| (o.id(), o.result)).collect();
     assert_eq!(applying, [("ro", PolicyResult::ReportOnlyInterrupted)]);
     let reasons: Vec<_> = w
         .not_applying
         .iter()
-        .map(|o| (o.id, o.not_applied))
+        .map(|o| (o.id(), o.not_applied))
         .collect();
     assert_eq!(
         reasons,

@@ -32,7 +32,7 @@ pub use directory::{
 pub use grants::{
     auth_code_race, auth_codes, device_codes, flows, refresh_token_race, refresh_tokens,
     revoke_user_tokens, sessions,
-};
+refresh_token_rotation, };
 pub use housekeeping::{
     delete_user_cascades, purge_expired, signin_log, signin_log_batch, signin_log_limits,
 };
@@ -60,6 +60,7 @@ pub async fn run_all(store: &dyn IdentityStore) {
     auth_code_race(store).await;
     refresh_tokens(store).await;
     refresh_token_race(store).await;
+    refresh_token_rotation(store).await;
     revoke_user_tokens(store).await;
     device_codes(store).await;
     sessions(store).await;

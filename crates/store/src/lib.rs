@@ -134,6 +134,17 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<Redeem<RefreshToken>>;
+    /// Rotation in one step: consumes `old_hash` and stores its successor under `new_hash`
+    /// (same family, client, user, scopes and authentication facts), created at `now` and
+    /// expiring at `expires_at`. `Fresh(successor)` on success; `Reused(old)` if the old
+    /// token was already used or revoked; `NotFound` if unknown or expired.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<Redeem<RefreshToken>>;
     /// Revokes every token of the family. Returns how many were live.
     async fn revoke_family(&self, family_id: Uuid, now: OffsetDateTime) -> Result<u64>;
     /// Revokes every refresh token of the user.

@@ -358,6 +358,16 @@ impl IdentityStore for SqliteStore {
         grants::insert_refresh_token(self, token).await
     }
 
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<Redeem<RefreshToken>> {
+        grants::rotate_refresh_token(self, old_hash, new_hash, now, expires_at).await
+    }
+
     async fn use_refresh_token(
         &self,
         token_hash: &str,

@@ -53,6 +53,7 @@ conformance_tests!(
     auth_code_race,
     refresh_tokens,
     refresh_token_race,
+    refresh_token_rotation,
     revoke_user_tokens,
     device_codes,
     sessions,

@@ -157,7 +157,7 @@ pub fn render(ev: &Evaluation<'_>) -> String {
     s.push_str(" |");
     for o in &ev.outcomes {
         s.push(' ');
-        s.push_str(o.id);
+        s.push_str(o.id());
         s.push(':');
         s.push_str(o.result.as_str());
         if let Some(c) = o.not_applied {

@@ -429,11 +429,10 @@ pub async fn purge_expired(store: &dyn IdentityStore) {
         .await
         .expect("put flow");
 
-    let removed = store.purge_expired(t(0)).await.expect("purge");
-    assert!(
-        removed >= 5,
-        "purge removed {removed} rows, expected at least 5"
-    );
+    // The count is not checked: another suite sharing the database may purge these rows
+    // first. What matters is that they are gone afterwards and the live ones are not,
+    // which the checks below establish.
+    store.purge_expired(t(0)).await.expect("purge");
 
     // Asking as of an earlier instant shows whether the rows still exist.
     assert_eq!(

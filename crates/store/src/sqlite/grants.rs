@@ -128,6 +128,49 @@ pub(super) async fn insert_refresh_token(s: &SqliteStore, token: &RefreshToken) 
     Ok(())
 }
 
+/// Consumes `old_hash` and inserts its successor in one statement (the insert copies the
+/// parent's grant; the `refresh_tokens_rotate` trigger marks the parent used). Two
+/// rotations of one token serialise on the single writer, and the second finds the parent
+/// used and inserts nothing.
+pub(super) async fn rotate_refresh_token(
+    s: &SqliteStore,
+    old_hash: &str,
+    new_hash: &str,
+    now: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) -> Result<Redeem<RefreshToken>> {
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scopes, resource,
+                                     amr, auth_time, mfa_time, session_id, client_app_type,
+                                     created_at, expires_at, used_at, revoked_at, parent_hash)
+         SELECT $1, family_id, client_id, user_id, scopes, resource, amr, auth_time, mfa_time,
+                session_id, client_app_type, $3, $4, NULL, NULL, token_hash
+         FROM refresh_tokens
+         WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3
+         RETURNING ",
+        refresh_token_cols!()
+    ))
+    .bind(new_hash)
+    .bind(old_hash)
+    .bind(ms(now))
+    .bind(ms(expires_at))
+    .fetch_all(&s.writer)
+    .await
+    .map_err(|e| write_err(e, |_| "refresh token".to_owned(), || "refresh token".to_owned()))?;
+    if let Some(row) = one(inserted) {
+        return Ok(Redeem::Fresh(refresh_token_from_row(&row)?));
+    }
+    let Some(token) = refresh_token(s, old_hash).await? else {
+        return Ok(Redeem::NotFound);
+    };
+    let spent = token.used_at.is_some() || token.revoked_at.is_some();
+    Ok(if token.expires_at <= now || !spent {
+        Redeem::NotFound
+    } else {
+        Redeem::Reused(token)
+    })
+}
+
 pub(super) async fn use_refresh_token(
     s: &SqliteStore,
     token_hash: &str,

@@ -11,7 +11,18 @@ use crate::{Result, StoreError};
 use sqlx::{Row, SqlitePool};
 
 /// `(version, sql)`, applied in order, each in its own transaction.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+
+/// Refresh-token rotation in one statement: a successor row names its parent, and this
+/// trigger marks the parent used in the same statement that inserts the successor.
+const V2: &str = r#"
+ALTER TABLE refresh_tokens ADD COLUMN parent_hash TEXT;
+CREATE TRIGGER refresh_tokens_rotate AFTER INSERT ON refresh_tokens
+WHEN NEW.parent_hash IS NOT NULL
+BEGIN
+    UPDATE refresh_tokens SET used_at = NEW.created_at WHERE token_hash = NEW.parent_hash;
+END;
+"#;
 
 /// Applies every migration newer than the database's current version.
 ///

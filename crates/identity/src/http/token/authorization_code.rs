@@ -112,5 +112,6 @@ pub(super) async fn step(
         steps: vec![crate::authn::step("authorizationCode", true, "")],
         policy_done: false,
         location_class: None,
+        rotated_refresh_token: None,
     })
 }

@@ -38,5 +38,6 @@ pub(super) fn step(
         steps: vec![crate::authn::step("clientSecret", true, "")],
         policy_done: true,
         location_class: None,
+        rotated_refresh_token: None,
     })
 }

@@ -114,6 +114,7 @@ pub(super) async fn step(
                 steps: vec![crate::authn::step("deviceCode", true, "")],
                 policy_done: false,
                 location_class: None,
+                rotated_refresh_token: None,
             })
         }
         Poll::Approved(_) => Err(internal(&"device code in an unexpected state").into()),

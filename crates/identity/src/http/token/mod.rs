@@ -44,6 +44,8 @@ pub(crate) struct Granted {
     /// The policy step already ran in this grant (password grant).
     pub policy_done: bool,
     pub location_class: Option<mailward_types::records::LocationClass>,
+    /// The refresh grant already stored the successor token; this is its secret.
+    pub rotated_refresh_token: Option<String>,
 }
 
 /// A grant failure, with the user it concerned (for the log).
@@ -254,6 +256,7 @@ pub async fn handle_token(
             family_id: granted.family_id,
             client_app_type: granted.client_app_type,
             ip: meta.ip,
+            rotated_refresh_token: granted.rotated_refresh_token.clone(),
             now,
         },
     )

@@ -107,6 +107,7 @@ pub(super) async fn step(
             steps: check.steps,
             policy_done: true,
             location_class: check.class,
+            rotated_refresh_token: None,
         }),
         SignInState::Denied { code } => Err(deny(code, check.steps)),
         _ => Err(deny(ErrorCode::MfaRequired, check.steps)),

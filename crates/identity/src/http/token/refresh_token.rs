@@ -21,11 +21,13 @@ pub(super) async fn step(
 ) -> Result<Granted, Denied> {
     let store = ctx.store();
     let hash = random::hash(token.expose_secret());
-    let record = match store
-        .use_refresh_token(&hash, now)
+    let successor = random::token();
+    let expires_at = now + time::Duration::seconds(ctx.cfg().tokens.refresh_token_secs);
+    let rotated = store
+        .rotate_refresh_token(&hash, &random::hash(&successor), now, expires_at)
         .await
-        .map_err(|e| internal(&e))?
-    {
+        .map_err(|e| internal(&e))?;
+    let record = match rotated {
         Redeem::Fresh(r) => r,
         Redeem::Reused(r) => {
             let revoked = store
@@ -107,5 +109,6 @@ pub(super) async fn step(
         steps: vec![crate::authn::step("refreshToken", true, "")],
         policy_done: false,
         location_class: None,
+        rotated_refresh_token: Some(successor),
     })
 }
