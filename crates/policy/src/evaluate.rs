@@ -785,63 +785,55 @@ fn applies(p: &CompiledPolicy, k: usize, v: &View<'_>) -> Result<(), Condition> 
     let Some(user) = v.user else {
         return Err(Condition::Users);
     };
-    // Every condition is computed without branching on the others (unpredictable
-    // branches dominate otherwise); the first failing one in `ORDER` is the reason.
     let h = &v.hits;
     let u = &p.users;
-    let l = &p.locations;
-    let pl = &p.platforms;
     let included = u.all
-        | (u.guests & user.guest)
-        | h.test(Hits::USERS, false, k)
-        | h.test(Hits::GROUPS, false, k)
-        | (u.roles & v.roles != 0);
-    let fails = [
-        !included,
-        (u.ex_guests & user.guest) | h.test(Hits::USERS, true, k),
-        h.test(Hits::GROUPS, true, k),
-        u.ex_roles & v.roles != 0,
-        !(p.apps.all | h.test(Hits::APPS, false, k)),
-        h.test(Hits::APPS, true, k),
-        p.client_types & v.client == 0,
-        !(l.all | (l.trusted & v.in_trusted) | h.test(Hits::LOCATIONS, false, k)),
-        (l.ex_trusted & v.in_trusted) | h.test(Hits::LOCATIONS, true, k),
-        !(pl.all | (pl.include & v.platform != 0)),
-        pl.exclude & v.platform != 0,
-        p.sign_in_risk & v.sign_in_risk == 0,
-        p.user_risk & v.user_risk == 0,
-    ];
-    let mask = fails
-        .iter()
-        .enumerate()
-        .fold(0u32, |m, (i, f)| m | (u32::from(*f) << i));
-    if mask == 0 {
-        return Ok(());
+        || (u.guests && user.guest)
+        || h.test(Hits::USERS, false, k)
+        || h.test(Hits::GROUPS, false, k)
+        || u.roles & v.roles != 0;
+    if !included {
+        return Err(u.not_included);
     }
-    const ORDER: [Condition; 13] = [
-        Condition::UsersIncludeUsers, // replaced by the policy's own include reason
-        Condition::UsersExcludeUsers,
-        Condition::UsersExcludeGroups,
-        Condition::UsersExcludeRoles,
-        Condition::ApplicationsIncludeApplications,
-        Condition::ApplicationsExcludeApplications,
-        Condition::ClientAppTypes,
-        Condition::LocationsIncludeLocations,
-        Condition::LocationsExcludeLocations,
-        Condition::PlatformsIncludePlatforms,
-        Condition::PlatformsExcludePlatforms,
-        Condition::SignInRiskLevels,
-        Condition::UserRiskLevels,
-    ];
-    let first = mask.trailing_zeros() as usize;
-    Err(if first == 0 {
-        u.not_included
-    } else {
-        ORDER
-            .get(first)
-            .copied()
-            .unwrap_or(Condition::UserRiskLevels)
-    })
+    if (u.ex_guests && user.guest) || h.test(Hits::USERS, true, k) {
+        return Err(Condition::UsersExcludeUsers);
+    }
+    if h.test(Hits::GROUPS, true, k) {
+        return Err(Condition::UsersExcludeGroups);
+    }
+    if u.ex_roles & v.roles != 0 {
+        return Err(Condition::UsersExcludeRoles);
+    }
+    if !(p.apps.all || h.test(Hits::APPS, false, k)) {
+        return Err(Condition::ApplicationsIncludeApplications);
+    }
+    if h.test(Hits::APPS, true, k) {
+        return Err(Condition::ApplicationsExcludeApplications);
+    }
+    if p.client_types & v.client == 0 {
+        return Err(Condition::ClientAppTypes);
+    }
+    let l = &p.locations;
+    if !(l.all || (l.trusted && v.in_trusted) || h.test(Hits::LOCATIONS, false, k)) {
+        return Err(Condition::LocationsIncludeLocations);
+    }
+    if (l.ex_trusted && v.in_trusted) || h.test(Hits::LOCATIONS, true, k) {
+        return Err(Condition::LocationsExcludeLocations);
+    }
+    let pl = &p.platforms;
+    if !(pl.all || pl.include & v.platform != 0) {
+        return Err(Condition::PlatformsIncludePlatforms);
+    }
+    if pl.exclude & v.platform != 0 {
+        return Err(Condition::PlatformsExcludePlatforms);
+    }
+    if p.sign_in_risk & v.sign_in_risk == 0 {
+        return Err(Condition::SignInRiskLevels);
+    }
+    if p.user_risk & v.user_risk == 0 {
+        return Err(Condition::UserRiskLevels);
+    }
+    Ok(())
 }
 
 struct Grant {

@@ -21,12 +21,48 @@ pub(super) async fn append_signins(s: &SqliteStore, events: &[SignInEvent]) -> R
     if events.is_empty() {
         return Ok(());
     }
+    // One multi-row INSERT per chunk: a statement is one round trip to SQLite's worker
+    // thread, so a burst costs a handful of statements instead of one per event. A chunk
+    // is a single statement, hence atomic; chunks go in one transaction.
     let mut tx = s.begin().await?;
-    for event in events {
-        insert_signin(&mut *tx, event).await?;
+    for chunk in events.chunks(SIGNIN_INSERT_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO signins (id, created_at, user_id, upn_key, app_id, result, error_code,
+                                  client_app_type, ip, event) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 10;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10
+            ));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for event in chunk {
+            q = q
+                .bind(id(event.id))
+                .bind(ms(event.created_date_time))
+                .bind(opt_id(event.user_id))
+                .bind(event.user_principal_name.as_deref().map(name_key))
+                .bind(event.app_id.clone())
+                .bind(event.result.as_str())
+                .bind(event.error_code.map(i64::from))
+                .bind(event.client_app_used.as_str())
+                .bind(event.ip_address.clone())
+                .bind(signin_json(event)?);
+        }
+        q.execute(&mut *tx).await.map_err(|e| {
+            write_err(e, |_| "sign-in event".to_owned(), || "sign-in event".to_owned())
+        })?;
     }
     super::commit(tx).await
 }
+
+/// Events per multi-row INSERT (10 parameters each, well under SQLite's 32,766 limit).
+const SIGNIN_INSERT_CHUNK: usize = 256;
 
 async fn insert_signin<'e, E>(ex: E, event: &SignInEvent) -> Result<()>
 where
