@@ -22,7 +22,11 @@ pub struct DirectoryCache {
 }
 
 impl DirectoryCache {
-    pub async fn app(&self, store: &DynStore, client_id: &str) -> Result<Option<Application>, StoreError> {
+    pub async fn app(
+        &self,
+        store: &DynStore,
+        client_id: &str,
+    ) -> Result<Option<Application>, StoreError> {
         if let Some(hit) = lookup(&self.apps, client_id) {
             return Ok(Some(hit));
         }
@@ -33,7 +37,11 @@ impl DirectoryCache {
         Ok(found)
     }
 
-    pub async fn resource(&self, store: &DynStore, uri: &str) -> Result<Option<Resource>, StoreError> {
+    pub async fn resource(
+        &self,
+        store: &DynStore,
+        uri: &str,
+    ) -> Result<Option<Resource>, StoreError> {
         if let Some(hit) = lookup(&self.resources, uri) {
             return Ok(Some(hit));
         }

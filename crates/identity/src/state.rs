@@ -92,12 +92,18 @@ impl Ctx {
 
     /// Where identity's endpoints live; also the URI of identity's own resource.
     /// An application by client id, through the directory cache.
-    pub async fn app(&self, client_id: &str) -> Result<Option<mailward_types::model::Application>, mailward_store::StoreError> {
+    pub async fn app(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<mailward_types::model::Application>, mailward_store::StoreError> {
         self.0.cache.app(&self.0.store, client_id).await
     }
 
     /// A resource by URI, through the directory cache.
-    pub async fn resource(&self, uri: &str) -> Result<Option<mailward_types::model::Resource>, mailward_store::StoreError> {
+    pub async fn resource(
+        &self,
+        uri: &str,
+    ) -> Result<Option<mailward_types::model::Resource>, mailward_store::StoreError> {
         self.0.cache.resource(&self.0.store, uri).await
     }
 

@@ -379,12 +379,19 @@ mod tests {
     #[test]
     fn sub_second_times_survive_storage() {
         let t = OffsetDateTime::from_unix_timestamp_nanos(1_800_000_000_123_000_000).unwrap();
-        let s = SignInState::identify("a@b.c", Lookup::Found { user: U, enabled: true })
-            .first_factor(FirstFactor::Verified, t);
+        let s = SignInState::identify(
+            "a@b.c",
+            Lookup::Found {
+                user: U,
+                enabled: true,
+            },
+        )
+        .first_factor(FirstFactor::Verified, t);
         let back: SignInState = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
         let done = back.second_factor(Some(Amr::Otp), t);
-        let back: SignInState = serde_json::from_str(&serde_json::to_string(&done).unwrap()).unwrap();
+        let back: SignInState =
+            serde_json::from_str(&serde_json::to_string(&done).unwrap()).unwrap();
         assert_eq!(back, done);
     }
 

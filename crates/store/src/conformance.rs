@@ -30,9 +30,9 @@ pub use directory::{
     applications, domains, groups, memberships, resources, settings, signing_keys, users,
 };
 pub use grants::{
-    auth_code_race, auth_codes, device_codes, flows, refresh_token_race, refresh_tokens,
-    revoke_user_tokens, sessions,
-refresh_token_rotation, };
+    auth_code_race, auth_codes, device_codes, flows, refresh_token_race, refresh_token_rotation,
+    refresh_tokens, revoke_user_tokens, sessions,
+};
 pub use housekeeping::{
     delete_user_cascades, purge_expired, signin_log, signin_log_batch, signin_log_limits,
 };

@@ -231,8 +231,7 @@ async fn usable_session(
     let Some(user) = ctx.store().user_by_id(session.user_id).await? else {
         return Ok(None);
     };
-    if !user.enabled || session.auth_time < user.tokens_valid_from
-    {
+    if !user.enabled || session.auth_time < user.tokens_valid_from {
         return Ok(None);
     }
     if login_hint.is_some_and(|h| !h.eq_ignore_ascii_case(user.upn.as_str())) {

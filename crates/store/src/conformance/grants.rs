@@ -341,36 +341,114 @@ pub async fn refresh_token_rotation(store: &dyn IdentityStore) {
     let a = sample_token(user.id, family, t(DAY));
     store.insert_refresh_token(&a).await.expect("insert");
     let (b_hash, c_hash) = (hash(), hash());
-    let b = match store.rotate_refresh_token(&a.token_hash, &b_hash, t(SEC), t(2 * DAY)).await.expect("rotate") {
+    let b = match store
+        .rotate_refresh_token(&a.token_hash, &b_hash, t(SEC), t(2 * DAY))
+        .await
+        .expect("rotate")
+    {
         Redeem::Fresh(b) => b,
         other => panic!("first rotation must win: {other:?}"),
     };
     assert_eq!(b.token_hash, b_hash);
-    assert_eq!((b.family_id, b.user_id, &b.client_id, &b.scopes, &b.resource), (a.family_id, a.user_id, &a.client_id, &a.scopes, &a.resource));
-    assert_eq!((&b.amr, b.auth_time, b.mfa_time, b.session_id, b.client_app_type), (&a.amr, a.auth_time, a.mfa_time, a.session_id, a.client_app_type));
-    assert_eq!((b.created_at, b.expires_at, b.used_at, b.revoked_at), (t(SEC), t(2 * DAY), None, None));
-    assert_eq!(store.refresh_token(&a.token_hash).await.expect("read").map(|x| x.used_at), Some(Some(t(SEC))), "the parent is spent");
-    match store.rotate_refresh_token(&a.token_hash, &c_hash, t(2 * SEC), t(2 * DAY)).await.expect("replay") {
+    assert_eq!(
+        (b.family_id, b.user_id, &b.client_id, &b.scopes, &b.resource),
+        (a.family_id, a.user_id, &a.client_id, &a.scopes, &a.resource)
+    );
+    assert_eq!(
+        (
+            &b.amr,
+            b.auth_time,
+            b.mfa_time,
+            b.session_id,
+            b.client_app_type
+        ),
+        (
+            &a.amr,
+            a.auth_time,
+            a.mfa_time,
+            a.session_id,
+            a.client_app_type
+        )
+    );
+    assert_eq!(
+        (b.created_at, b.expires_at, b.used_at, b.revoked_at),
+        (t(SEC), t(2 * DAY), None, None)
+    );
+    assert_eq!(
+        store
+            .refresh_token(&a.token_hash)
+            .await
+            .expect("read")
+            .map(|x| x.used_at),
+        Some(Some(t(SEC))),
+        "the parent is spent"
+    );
+    match store
+        .rotate_refresh_token(&a.token_hash, &c_hash, t(2 * SEC), t(2 * DAY))
+        .await
+        .expect("replay")
+    {
         Redeem::Reused(old) => assert_eq!(old.token_hash, a.token_hash),
         other => panic!("rotating a spent token must be Reused: {other:?}"),
     }
-    assert!(store.refresh_token(&c_hash).await.expect("read").is_none(), "a refused rotation stores nothing");
-    assert_eq!(store.rotate_refresh_token(&hash(), &hash(), t(0), t(DAY)).await.expect("unknown"), Redeem::NotFound);
+    assert!(
+        store.refresh_token(&c_hash).await.expect("read").is_none(),
+        "a refused rotation stores nothing"
+    );
+    assert_eq!(
+        store
+            .rotate_refresh_token(&hash(), &hash(), t(0), t(DAY))
+            .await
+            .expect("unknown"),
+        Redeem::NotFound
+    );
     let expired = sample_token(user.id, Uuid::new_v4(), t(-MIN));
-    store.insert_refresh_token(&expired).await.expect("insert expired");
-    assert_eq!(store.rotate_refresh_token(&expired.token_hash, &hash(), t(0), t(DAY)).await.expect("expired"), Redeem::NotFound);
-    assert_eq!(store.revoke_family(family, t(3 * SEC)).await.expect("revoke"), 1, "only the successor was live");
-    assert!(matches!(store.rotate_refresh_token(&b_hash, &hash(), t(4 * SEC), t(DAY)).await.expect("revoked"), Redeem::Reused(_)));
+    store
+        .insert_refresh_token(&expired)
+        .await
+        .expect("insert expired");
+    assert_eq!(
+        store
+            .rotate_refresh_token(&expired.token_hash, &hash(), t(0), t(DAY))
+            .await
+            .expect("expired"),
+        Redeem::NotFound
+    );
+    assert_eq!(
+        store
+            .revoke_family(family, t(3 * SEC))
+            .await
+            .expect("revoke"),
+        1,
+        "only the successor was live"
+    );
+    assert!(matches!(
+        store
+            .rotate_refresh_token(&b_hash, &hash(), t(4 * SEC), t(DAY))
+            .await
+            .expect("revoked"),
+        Redeem::Reused(_)
+    ));
 
     let racer = sample_token(user.id, Uuid::new_v4(), t(DAY));
-    store.insert_refresh_token(&racer).await.expect("insert racer");
+    store
+        .insert_refresh_token(&racer)
+        .await
+        .expect("insert racer");
     let outcomes = join_all((0..RACERS).map(|_| {
         let h = hash();
         let racer_hash = racer.token_hash.clone();
-        async move { store.rotate_refresh_token(&racer_hash, &h, t(SEC), t(DAY)).await }
+        async move {
+            store
+                .rotate_refresh_token(&racer_hash, &h, t(SEC), t(DAY))
+                .await
+        }
     }))
     .await;
-    let fresh = outcomes.into_iter().filter(|o| matches!(o, Ok(Redeem::Fresh(_)))).count();
+    let fresh = outcomes
+        .into_iter()
+        .filter(|o| matches!(o, Ok(Redeem::Fresh(_))))
+        .count();
     assert_eq!(fresh, 1, "exactly one rotation must win");
 }
 

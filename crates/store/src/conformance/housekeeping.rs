@@ -50,7 +50,10 @@ pub async fn signin_log_batch(store: &dyn IdentityStore) {
     store.append_signins(&events).await.expect("batch append");
     store.append_signins(&[]).await.expect("empty batch");
     let got = store
-        .signins(&SignInFilter { user: Some(upn.clone()), ..Default::default() })
+        .signins(&SignInFilter {
+            user: Some(upn.clone()),
+            ..Default::default()
+        })
         .await
         .expect("read batch");
     assert_eq!(got.len(), 5, "every event of the batch is stored");
@@ -60,12 +63,21 @@ pub async fn signin_log_batch(store: &dyn IdentityStore) {
     let fresh = sample_event(base, &upn2, "batch-app");
     let mut dup = sample_event(base, &upn2, "batch-app");
     dup.id = events[0].id;
-    assert!(store.append_signins(&[fresh, dup]).await.is_err(), "a duplicate id fails the batch");
+    assert!(
+        store.append_signins(&[fresh, dup]).await.is_err(),
+        "a duplicate id fails the batch"
+    );
     let got = store
-        .signins(&SignInFilter { user: Some(upn2), ..Default::default() })
+        .signins(&SignInFilter {
+            user: Some(upn2),
+            ..Default::default()
+        })
         .await
         .expect("read after failed batch");
-    assert!(got.is_empty(), "a failed batch leaves nothing half-written: {got:?}");
+    assert!(
+        got.is_empty(),
+        "a failed batch leaves nothing half-written: {got:?}"
+    );
 }
 
 /// Sign-in log: round trip, every filter field, newest first, limits, conflicts.

@@ -156,7 +156,13 @@ pub(super) async fn rotate_refresh_token(
     .bind(ms(expires_at))
     .fetch_all(&s.writer)
     .await
-    .map_err(|e| write_err(e, |_| "refresh token".to_owned(), || "refresh token".to_owned()))?;
+    .map_err(|e| {
+        write_err(
+            e,
+            |_| "refresh token".to_owned(),
+            || "refresh token".to_owned(),
+        )
+    })?;
     if let Some(row) = one(inserted) {
         return Ok(Redeem::Fresh(refresh_token_from_row(&row)?));
     }

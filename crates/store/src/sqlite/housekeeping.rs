@@ -37,7 +37,16 @@ pub(super) async fn append_signins(s: &SqliteStore, events: &[SignInEvent]) -> R
             }
             sql.push_str(&format!(
                 "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10
             ));
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -55,7 +64,11 @@ pub(super) async fn append_signins(s: &SqliteStore, events: &[SignInEvent]) -> R
                 .bind(signin_json(event)?);
         }
         q.execute(&mut *tx).await.map_err(|e| {
-            write_err(e, |_| "sign-in event".to_owned(), || "sign-in event".to_owned())
+            write_err(
+                e,
+                |_| "sign-in event".to_owned(),
+                || "sign-in event".to_owned(),
+            )
         })?;
     }
     super::commit(tx).await
