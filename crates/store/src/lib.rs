@@ -46,6 +46,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// which aborts the transaction).
 pub type UpdateFn<T> = Box<dyn FnOnce(T) -> Result<T> + Send>;
 
+/// A refresh token with the user it belongs to, as read together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotation {
+    pub token: RefreshToken,
+    pub user: Option<User>,
+}
+
 /// Shared handle to a store.
 pub type DynStore = Arc<dyn IdentityStore>;
 
@@ -136,15 +143,17 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Redeem<RefreshToken>>;
     /// Rotation in one step: consumes `old_hash` and stores its successor under `new_hash`
     /// (same family, client, user, scopes and authentication facts), created at `now` and
-    /// expiring at `expires_at`. `Fresh(successor)` on success; `Reused(old)` if the old
-    /// token was already used or revoked; `NotFound` if unknown or expired.
+    /// expiring at `expires_at`. `Fresh` carries the successor and the user's record as it
+    /// is at that moment (read in the same statement, so callers need no second trip to
+    /// check that the user is still enabled); `Reused` carries the old token (and no user)
+    /// if it was already used or revoked; `NotFound` if unknown or expired.
     async fn rotate_refresh_token(
         &self,
         old_hash: &str,
         new_hash: &str,
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
-    ) -> Result<Redeem<RefreshToken>>;
+    ) -> Result<Redeem<Rotation>>;
     /// Revokes every token of the family. Returns how many were live.
     async fn revoke_family(&self, family_id: Uuid, now: OffsetDateTime) -> Result<u64>;
     /// Revokes every refresh token of the user.

@@ -364,7 +364,7 @@ impl IdentityStore for SqliteStore {
         new_hash: &str,
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
-    ) -> Result<Redeem<RefreshToken>> {
+    ) -> Result<Redeem<crate::Rotation>> {
         grants::rotate_refresh_token(self, old_hash, new_hash, now, expires_at).await
     }
 

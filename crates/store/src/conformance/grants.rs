@@ -346,7 +346,14 @@ pub async fn refresh_token_rotation(store: &dyn IdentityStore) {
         .await
         .expect("rotate")
     {
-        Redeem::Fresh(b) => b,
+        Redeem::Fresh(rotation) => {
+            let u = rotation
+                .user
+                .as_ref()
+                .expect("the user comes with the successor");
+            assert_eq!(u, &user, "the user is read in the rotation");
+            rotation.token
+        }
         other => panic!("first rotation must win: {other:?}"),
     };
     assert_eq!(b.token_hash, b_hash);
@@ -388,7 +395,7 @@ pub async fn refresh_token_rotation(store: &dyn IdentityStore) {
         .await
         .expect("replay")
     {
-        Redeem::Reused(old) => assert_eq!(old.token_hash, a.token_hash),
+        Redeem::Reused(old) => assert_eq!(old.token.token_hash, a.token_hash),
         other => panic!("rotating a spent token must be Reused: {other:?}"),
     }
     assert!(

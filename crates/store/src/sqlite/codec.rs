@@ -172,17 +172,24 @@ macro_rules! user_cols {
 pub(super) use user_cols;
 
 pub(super) fn user_from_row(row: &SqliteRow) -> Result<User> {
+    user_from_prefixed_row(row, "")
+}
+
+/// A user whose columns carry a name prefix (e.g. `u_id`, `u_upn`, ... next to another
+/// table's columns).
+pub(super) fn user_from_prefixed_row(row: &SqliteRow, prefix: &str) -> Result<User> {
+    let c = |name: &str| format!("{prefix}{name}");
     Ok(User {
-        id: get_uuid(row, "id")?,
-        upn: get_parsed(row, "upn", |s| Upn::try_from(s).ok())?,
-        display_name: get(row, "display_name")?,
-        mail: get(row, "mail")?,
-        enabled: get_bool(row, "enabled")?,
-        immutable_id: get(row, "immutable_id")?,
-        source: get_parsed(row, "source", UserSource::parse)?,
-        roles: get_parsed_list(row, "roles", Role::parse)?,
-        created_at: get_time(row, "created_at")?,
-        tokens_valid_from: get_time(row, "tokens_valid_from")?,
+        id: get_uuid(row, &c("id"))?,
+        upn: get_parsed(row, &c("upn"), |s| Upn::try_from(s).ok())?,
+        display_name: get(row, &c("display_name"))?,
+        mail: get(row, &c("mail"))?,
+        enabled: get_bool(row, &c("enabled"))?,
+        immutable_id: get(row, &c("immutable_id"))?,
+        source: get_parsed(row, &c("source"), UserSource::parse)?,
+        roles: get_parsed_list(row, &c("roles"), Role::parse)?,
+        created_at: get_time(row, &c("created_at"))?,
+        tokens_valid_from: get_time(row, &c("tokens_valid_from"))?,
     })
 }
 

@@ -138,7 +138,7 @@ pub(super) async fn rotate_refresh_token(
     new_hash: &str,
     now: OffsetDateTime,
     expires_at: OffsetDateTime,
-) -> Result<Redeem<RefreshToken>> {
+) -> Result<Redeem<crate::Rotation>> {
     let inserted = sqlx::query(concat!(
         "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scopes, resource,
                                      amr, auth_time, mfa_time, session_id, client_app_type,
@@ -148,7 +148,17 @@ pub(super) async fn rotate_refresh_token(
          FROM refresh_tokens
          WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $3
          RETURNING ",
-        refresh_token_cols!()
+        refresh_token_cols!(),
+        ", (SELECT id FROM users WHERE users.id = refresh_tokens.user_id) AS u_id,
+           (SELECT upn FROM users WHERE users.id = refresh_tokens.user_id) AS u_upn,
+           (SELECT display_name FROM users WHERE users.id = refresh_tokens.user_id) AS u_display_name,
+           (SELECT mail FROM users WHERE users.id = refresh_tokens.user_id) AS u_mail,
+           (SELECT enabled FROM users WHERE users.id = refresh_tokens.user_id) AS u_enabled,
+           (SELECT immutable_id FROM users WHERE users.id = refresh_tokens.user_id) AS u_immutable_id,
+           (SELECT source FROM users WHERE users.id = refresh_tokens.user_id) AS u_source,
+           (SELECT roles FROM users WHERE users.id = refresh_tokens.user_id) AS u_roles,
+           (SELECT created_at FROM users WHERE users.id = refresh_tokens.user_id) AS u_created_at,
+           (SELECT tokens_valid_from FROM users WHERE users.id = refresh_tokens.user_id) AS u_tokens_valid_from"
     ))
     .bind(new_hash)
     .bind(old_hash)
@@ -164,7 +174,13 @@ pub(super) async fn rotate_refresh_token(
         )
     })?;
     if let Some(row) = one(inserted) {
-        return Ok(Redeem::Fresh(refresh_token_from_row(&row)?));
+        let token = refresh_token_from_row(&row)?;
+        let has_user: Option<String> = sqlx::Row::try_get(&row, "u_id").map_err(backend)?;
+        let user = match has_user {
+            Some(_) => Some(user_from_prefixed_row(&row, "u_")?),
+            None => None,
+        };
+        return Ok(Redeem::Fresh(crate::Rotation { token, user }));
     }
     let Some(token) = refresh_token(s, old_hash).await? else {
         return Ok(Redeem::NotFound);
@@ -173,7 +189,7 @@ pub(super) async fn rotate_refresh_token(
     Ok(if token.expires_at <= now || !spent {
         Redeem::NotFound
     } else {
-        Redeem::Reused(token)
+        Redeem::Reused(crate::Rotation { token, user: None })
     })
 }
 

@@ -27,9 +27,11 @@ pub(super) async fn step(
         .rotate_refresh_token(&hash, &random::hash(&successor), now, expires_at)
         .await
         .map_err(|e| internal(&e))?;
-    let record = match rotated {
-        Redeem::Fresh(r) => r,
+    let (record, user) = match rotated {
+        // The user comes back from the rotation statement itself: no second round trip.
+        Redeem::Fresh(r) => (r.token, r.user),
         Redeem::Reused(r) => {
+            let r = r.token;
             let revoked = store
                 .revoke_family(r.family_id, now)
                 .await
@@ -54,10 +56,6 @@ pub(super) async fn step(
                 .into());
         }
     };
-    let user = store
-        .user_by_id(record.user_id)
-        .await
-        .map_err(|e| internal(&e))?;
     if record.client_id != app.client_id.as_str() {
         // Another client holding this token means it leaked: stop the family.
         let _ = store.revoke_family(record.family_id, now).await;
