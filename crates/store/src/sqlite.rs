@@ -36,6 +36,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::net::IpAddr;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -58,6 +59,40 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Plain reads. The same pool as `writer` for in-memory stores.
     reader: SqlitePool,
+    /// Background WAL checkpoints; stopped when the last clone of the store is dropped.
+    _checkpointer: Option<Arc<Checkpointer>>,
+}
+
+/// How often the write-ahead log is folded back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Aborts the checkpoint task when dropped.
+#[derive(Debug)]
+struct Checkpointer(tokio::task::JoinHandle<()>);
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Passive checkpoints (they never wait for, or block, readers and the writer) keep the WAL
+/// short without putting the checkpoint's fsync on a committing request.
+async fn checkpoint_loop(reader: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if reader.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&reader)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
 }
 
 impl SqliteStore {
@@ -80,8 +115,16 @@ impl SqliteStore {
             StoreError::Backend(format!("cannot open database {}: {e}", path.display()))
         };
         // WAL is a property of the file: the writer switches it on once, readers inherit it.
+        // The writer never checkpoints on commit (that would put an fsync of the database
+        // file in the path of whichever request committed); a background task checkpoints
+        // from a reader connection instead.
         let writer = writer_pool()
-            .connect_with(options.clone().journal_mode(SqliteJournalMode::Wal))
+            .connect_with(
+                options
+                    .clone()
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .pragma("wal_autocheckpoint", "0"),
+            )
             .await
             .map_err(open_err)?;
         schema::migrate(&writer, clock::millis(clock::now())).await?;
@@ -92,7 +135,12 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(open_err)?;
-        Ok(SqliteStore { writer, reader })
+        let checkpointer = Arc::new(Checkpointer(tokio::spawn(checkpoint_loop(reader.clone()))));
+        Ok(SqliteStore {
+            writer,
+            reader,
+            _checkpointer: Some(checkpointer),
+        })
     }
 
     /// A private in-memory database (for tests): one connection that lives as long as the
@@ -107,6 +155,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             writer: pool.clone(),
             reader: pool,
+            _checkpointer: None,
         })
     }
 
