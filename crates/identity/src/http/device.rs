@@ -12,7 +12,6 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use mailward_oauth::token_request::{self, Params};
 use mailward_oauth::{OAuthError, random, scope, user_code};
 use mailward_signin::flow::SignInState;
 use mailward_store::StoreError;
@@ -32,19 +31,8 @@ pub async fn handle_device_authorization(
 ) -> Response {
     let now = mailward_types::clock::now();
     let err = oauth_err(&meta);
-    let authz = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let params = match Params::parse(&body) {
-        Ok(p) => p,
-        Err(e) => return err(e).into_response(),
-    };
-    let client = match token_request::client_auth(&params, authz) {
-        Ok(c) => c,
-        Err(e) => return err(e).into_response(),
-    };
-    let app = match super::token::authenticate_client(&ctx, &client).await {
-        Ok(a) => a,
+    let (params, app) = match super::token::form_and_client(&ctx, &headers, &body).await {
+        Ok(v) => v,
         Err(e) => return err(e).into_response(),
     };
     if !app.allows(GrantType::DeviceCode) {

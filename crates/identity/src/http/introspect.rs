@@ -8,9 +8,8 @@ use crate::state::Ctx;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use mailward_oauth::token_request::{self, Params};
 use mailward_oauth::{OAuthError, random};
 use mailward_tokens::keyset::Expect;
 use mailward_types::ErrorCode;
@@ -26,19 +25,8 @@ pub async fn handle_introspect(
 ) -> Response {
     let now = mailward_types::clock::now();
     let err = oauth_err(&meta);
-    let authz = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let params = match Params::parse(&body) {
-        Ok(p) => p,
-        Err(e) => return err(e).into_response(),
-    };
-    let client = match token_request::client_auth(&params, authz) {
-        Ok(c) => c,
-        Err(e) => return err(e).into_response(),
-    };
-    let app = match super::token::authenticate_client(&ctx, &client).await {
-        Ok(a) => a,
+    let (params, app) = match super::token::form_and_client(&ctx, &headers, &body).await {
+        Ok(v) => v,
         Err(e) => return err(e).into_response(),
     };
     if app.kind != ClientKind::Confidential {

@@ -6,10 +6,9 @@ use super::{Meta, oauth_err};
 use crate::state::Ctx;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mailward_oauth::random;
-use mailward_oauth::token_request::{self, Params};
 
 pub async fn handle_revoke(
     State(ctx): State<Ctx>,
@@ -19,19 +18,8 @@ pub async fn handle_revoke(
 ) -> Response {
     let now = mailward_types::clock::now();
     let err = oauth_err(&meta);
-    let authz = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let params = match Params::parse(&body) {
-        Ok(p) => p,
-        Err(e) => return err(e).into_response(),
-    };
-    let client = match token_request::client_auth(&params, authz) {
-        Ok(c) => c,
-        Err(e) => return err(e).into_response(),
-    };
-    let app = match super::token::authenticate_client(&ctx, &client).await {
-        Ok(a) => a,
+    let (params, app) = match super::token::form_and_client(&ctx, &headers, &body).await {
+        Ok(v) => v,
         Err(e) => return err(e).into_response(),
     };
     let token = match params.require("token") {

@@ -288,6 +288,23 @@ pub(crate) fn user_checks(user: &User, auth_time: OffsetDateTime) -> Result<(), 
     Ok(())
 }
 
+/// Parses a form body and authenticates the client it names — the shared start of the
+/// endpoints that take client authentication besides the token endpoint (device
+/// authorization, revocation, introspection).
+pub(crate) async fn form_and_client(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, Application), OAuthError> {
+    let authz = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let params = Params::parse(body)?;
+    let client = token_request::client_auth(&params, authz)?;
+    let app = authenticate_client(ctx, &client).await?;
+    Ok((params, app))
+}
+
 /// RFC 6749 §2.3: public clients present no secret; confidential clients must.
 pub(crate) async fn authenticate_client(
     ctx: &Ctx,
