@@ -44,7 +44,7 @@ impl Transport {
             });
         }
         let cfg = runtime::load_config(cli)?;
-        if !cfg.data_dir.join("identity.db").exists() {
+        if cfg.storage.url.is_empty() && !cfg.data_dir.join("identity.db").exists() {
             bail!(
                 "no mailward data in {} — run `mailward up` first, pass --data DIR, or use --remote after `mailward login`",
                 cfg.data_dir.display()

@@ -16,7 +16,17 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub tls: TlsConfig,
     pub log: LogConfig,
+    pub storage: StorageConfig,
     pub identity: IdentityConfig,
+}
+
+/// `[storage]`: where identity keeps its state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Empty: SQLite at `data_dir/identity.db`. `postgres://user@host/db`: PostgreSQL
+    /// (several nodes can share it).
+    pub url: String,
 }
 
 impl Default for Config {
@@ -26,6 +36,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./mailward-data"),
             tls: TlsConfig::default(),
             log: LogConfig::default(),
+            storage: StorageConfig::default(),
             identity: IdentityConfig::default(),
         }
     }
@@ -109,6 +120,14 @@ impl Config {
         }
         if !matches!(cfg.log.format.as_str(), "text" | "json") {
             problems.push("log.format: must be \"text\" or \"json\"".into());
+        }
+        if !cfg.storage.url.is_empty()
+            && !cfg.storage.url.starts_with("postgres://")
+            && !cfg.storage.url.starts_with("postgresql://")
+        {
+            problems.push(
+                "storage.url: must be empty (SQLite in data_dir) or a postgres:// URL".into(),
+            );
         }
         if cfg.tls.cert.is_empty() != cfg.tls.key.is_empty() {
             problems.push("tls: set both cert and key, or neither (to use the local CA)".into());

@@ -6,7 +6,7 @@ use crate::cli::{Cli, ServeArgs, UpArgs};
 use crate::config::Config;
 use anyhow::{Context, bail};
 use mailward_identity::Ctx;
-use mailward_store::{DynStore, SqliteStore};
+use mailward_store::{DynStore, PgStore, SqliteStore};
 use mailward_tokens::seal::Sealer;
 use mailward_types::model::Role;
 use mailward_types::model::UserSource;
@@ -44,11 +44,19 @@ pub async fn open_identity(cfg: &Config, default_domain: Option<&str>) -> anyhow
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     restrict_dir(dir);
     let sealer = Sealer::load_or_create(&dir.join("master.key")).context("master key")?;
-    let store: DynStore = Arc::new(
-        SqliteStore::open(&dir.join("identity.db"))
-            .await
-            .with_context(|| format!("opening {}", dir.join("identity.db").display()))?,
-    );
+    let store: DynStore = if cfg.storage.url.is_empty() {
+        Arc::new(
+            SqliteStore::open(&dir.join("identity.db"))
+                .await
+                .with_context(|| format!("opening {}", dir.join("identity.db").display()))?,
+        )
+    } else {
+        Arc::new(
+            PgStore::connect(&cfg.storage.url)
+                .await
+                .context("connecting to PostgreSQL (storage.url)")?,
+        )
+    };
     let now = mailward_types::clock::now();
     let ctx =
         mailward_identity::open(cfg.identity.clone(), store, sealer, default_domain, now).await?;

@@ -1,14 +1,15 @@
-//! Identity's storage: the [`IdentityStore`] trait, its SQLite implementation and the
-//! conformance suite every implementation must pass (PostgreSQL joins later through the
-//! same trait, without touching callers).
+//! Identity's storage: the [`IdentityStore`] trait, its SQLite ([`SqliteStore`]) and
+//! PostgreSQL ([`PgStore`]) implementations, and the conformance suite both must pass.
 //!
 //! **Architecture invariant:** callers see only the trait. Atomic read-modify-write goes
 //! through the `update_*` primitives (closure applied inside one transaction), never through
 //! ad-hoc transactions in handlers.
 
 pub mod conformance;
+mod postgres;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;

@@ -118,15 +118,24 @@ impl SqliteStore {
         // The writer never checkpoints on commit (that would put an fsync of the database
         // file in the path of whichever request committed); a background task checkpoints
         // from a reader connection instead.
-        let writer = writer_pool()
-            .connect_with(
-                options
-                    .clone()
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .pragma("wal_autocheckpoint", "0"),
-            )
-            .await
-            .map_err(open_err)?;
+        let writer_options = options
+            .clone()
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("wal_autocheckpoint", "0");
+        // Switching a new file to WAL takes an exclusive lock and does not wait for the busy
+        // timeout, so two processes opening the same new file at once can see "database is
+        // locked": retry briefly instead of failing the start.
+        let mut attempt = 0;
+        let writer = loop {
+            match writer_pool().connect_with(writer_options.clone()).await {
+                Ok(pool) => break pool,
+                Err(e) if attempt < 50 && e.to_string().contains("locked") => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(open_err(e)),
+            }
+        };
         schema::migrate(&writer, clock::millis(clock::now())).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READERS)
