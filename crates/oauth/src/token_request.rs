@@ -140,9 +140,11 @@ pub fn parse(params: &Params, authorization: Option<&str>) -> Result<TokenReques
 
 /// Client authentication from the body or an HTTP Basic header, never both.
 pub fn client_auth(params: &Params, authorization: Option<&str>) -> Result<ClientAuth, OAuthError> {
-    let basic = match authorization {
-        Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case("basic ") => {
-            Some(parse_basic(&h[6..])?)
+    // `get` rather than slicing: the header may hold non-ASCII bytes that a byte index
+    // would split.
+    let basic = match authorization.and_then(|h| Some((h.get(..6)?, h.get(6..)?))) {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic ") && !rest.is_empty() => {
+            Some(parse_basic(rest)?)
         }
         _ => None,
     };
@@ -233,6 +235,29 @@ mod tests {
         assert_eq!(e.code, ErrorCode::MissingParameter);
         let e = parse(&params("grant_type=refresh_token"), None).unwrap_err();
         assert!(e.description().contains("client_id"));
+    }
+
+    #[test]
+    fn non_ascii_authorization_header_does_not_panic() {
+        // Found by the token_request fuzz target: a multi-byte character across byte 6.
+        for h in [
+            "Basic\u{e9}xyz",
+            "bas\u{1F600}",
+            "\u{e9}\u{e9}\u{e9}\u{e9}",
+            "Basic \u{e9}",
+        ] {
+            let _ = parse(
+                &params("grant_type=client_credentials&client_id=x"),
+                Some(h),
+            );
+        }
+        assert!(
+            parse(
+                &params("grant_type=client_credentials"),
+                Some("Basic \u{e9}")
+            )
+            .is_err()
+        );
     }
 
     #[test]
