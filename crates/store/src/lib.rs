@@ -5,6 +5,7 @@
 //! through the `update_*` primitives (closure applied inside one transaction), never through
 //! ad-hoc transactions in handlers.
 
+mod columns;
 pub mod conformance;
 mod postgres;
 mod sqlite;
