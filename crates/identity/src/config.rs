@@ -77,13 +77,17 @@ impl Default for TokenConfig {
     }
 }
 
-/// `[identity.policy]`: the single sign-in policy rule.
+/// `[identity.policy]`: the baseline rule and conditional access settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     /// `"everyone"`, `"none"`, or a list of client app types such as
-    /// `["mobileAppsAndDesktopClients", "browser"]`.
+    /// `["mobileAppsAndDesktopClients", "browser"]`. Decides only while no conditional
+    /// access policy exists (like Entra's security defaults).
     pub require_mfa: MfaRule,
+    /// A MaxMind-format country database (GeoLite2-Country, DB-IP Lite) used to resolve
+    /// client IPs for country named locations. Without it every country is unknown.
+    pub geoip_database: Option<std::path::PathBuf>,
 }
 
 /// `[identity.passwords]`: Argon2id parameters and the bounded worker pool.

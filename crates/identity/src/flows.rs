@@ -49,6 +49,13 @@ pub struct Flow {
     pub location_class: Option<LocationClass>,
     /// Recovery codes were just shown; `continue` finishes the flow.
     pub awaiting_continue: bool,
+    /// The application conditional access sees (the resource the scopes name, or the
+    /// client).
+    #[serde(default)]
+    pub target_app: String,
+    /// Conditional access asks for phishing-resistant MFA: only a passkey will do.
+    #[serde(default)]
+    pub require_passkey: bool,
 }
 
 impl Flow {

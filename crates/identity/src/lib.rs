@@ -12,6 +12,7 @@
 pub mod authn;
 pub mod bootstrap;
 pub mod cache;
+pub mod conditional_access;
 pub mod config;
 pub mod directory;
 pub mod flows;
@@ -72,6 +73,10 @@ pub async fn open(
     let templates = pages::Templates::new().map_err(OpenError::Config)?;
     let log = signin_log::SignInLog::start(store.clone());
     let issuer = format!("{}/{tenant_id}/v2.0", cfg.public_url);
+    let geo = match &cfg.policy.geoip_database {
+        Some(path) => Some(conditional_access::GeoDb::open(path).map_err(OpenError::Config)?),
+        None => None,
+    };
     Ok(Ctx(Arc::new(state::Inner {
         cfg,
         store,
@@ -85,6 +90,7 @@ pub async fn open(
         cache: cache::DirectoryCache::default(),
         log,
         pepper,
+        conditional_access: conditional_access::Engine::new(geo),
     })))
 }
 

@@ -30,6 +30,7 @@ pub(crate) struct Inner {
     pub log: crate::signin_log::SignInLog,
     /// Instance secret mixed into wrong-password fingerprints.
     pub pepper: [u8; 32],
+    pub conditional_access: crate::conditional_access::Engine,
 }
 
 impl Ctx {
@@ -110,6 +111,11 @@ impl Ctx {
     /// Drops cached directory objects after an admin change.
     pub fn invalidate_cache(&self) {
         self.0.cache.clear();
+        self.0.conditional_access.invalidate();
+    }
+
+    pub fn conditional_access(&self) -> &crate::conditional_access::Engine {
+        &self.0.conditional_access
     }
 
     pub fn base_url(&self) -> &str {

@@ -141,6 +141,16 @@ fn get_redirect_uris(row: &DbRow, col: &str) -> Result<Vec<RedirectUri>> {
 // ---- column lists and row decoders ----
 
 
+pub(super) fn document_from_row(row: &DbRow) -> Result<crate::Document> {
+    Ok(crate::Document {
+        kind: get(row, "kind")?,
+        id: get(row, "id")?,
+        body: get(row, "body")?,
+        created: get_time(row, "created_at")?,
+        modified: get_time(row, "modified_at")?,
+    })
+}
+
 pub(super) fn user_from_row(row: &DbRow) -> Result<User> {
     user_from_prefixed_row(row, "")
 }

@@ -27,7 +27,7 @@ mod housekeeping;
 mod mfa;
 
 pub use directory::{
-    applications, domains, groups, memberships, resources, settings, signing_keys, users,
+    applications, documents, domains, groups, memberships, resources, settings, signing_keys, users,
 };
 pub use grants::{
     auth_code_race, auth_codes, device_codes, flows, refresh_token_race, refresh_token_rotation,
@@ -49,6 +49,7 @@ use uuid::Uuid;
 /// Runs every check, in order.
 pub async fn run_all(store: &dyn IdentityStore) {
     settings(store).await;
+    documents(store).await;
     users(store).await;
     groups(store).await;
     memberships(store).await;

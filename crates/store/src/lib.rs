@@ -55,6 +55,16 @@ pub struct Rotation {
     pub user: Option<User>,
 }
 
+/// A JSON document the store keeps verbatim, by kind and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub kind: String,
+    pub id: String,
+    pub body: String,
+    pub created: OffsetDateTime,
+    pub modified: OffsetDateTime,
+}
+
 /// Shared handle to a store.
 pub type DynStore = Arc<dyn IdentityStore>;
 
@@ -64,6 +74,15 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
     // ---- settings (tenant id, bootstrap markers, schema facts) ----
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;
     async fn put_setting(&self, key: &str, value: &str) -> Result<()>;
+
+    // ---- documents (JSON objects kept as text: conditional access policies, named
+    // locations) ----
+    /// Every document of a kind, ordered by id.
+    async fn documents(&self, kind: &str) -> Result<Vec<Document>>;
+    async fn document(&self, kind: &str, id: &str) -> Result<Option<Document>>;
+    /// Creates or replaces a document.
+    async fn put_document(&self, doc: &Document) -> Result<()>;
+    async fn delete_document(&self, kind: &str, id: &str) -> Result<bool>;
 
     // ---- users ----
     /// Conflict if the UPN or id exists.

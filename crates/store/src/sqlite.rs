@@ -21,7 +21,7 @@ mod housekeeping;
 mod mfa;
 mod schema;
 
-use crate::{IdentityStore, Result, StoreError, UpdateFn};
+use crate::{Document, IdentityStore, Result, StoreError, UpdateFn};
 use async_trait::async_trait;
 use codec::backend;
 use mailward_types::Upn;
@@ -230,6 +230,22 @@ impl IdentityStore for SqliteStore {
 
     async fn put_setting(&self, key: &str, value: &str) -> Result<()> {
         directory::put_setting(self, key, value).await
+    }
+
+    async fn documents(&self, kind: &str) -> Result<Vec<Document>> {
+        directory::documents(self, kind).await
+    }
+
+    async fn document(&self, kind: &str, id: &str) -> Result<Option<Document>> {
+        directory::document(self, kind, id).await
+    }
+
+    async fn put_document(&self, doc: &Document) -> Result<()> {
+        directory::put_document(self, doc).await
+    }
+
+    async fn delete_document(&self, kind: &str, id: &str) -> Result<bool> {
+        directory::delete_document(self, kind, id).await
     }
 
     // ---- users ----

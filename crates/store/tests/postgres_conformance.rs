@@ -118,6 +118,7 @@ macro_rules! conformance_tests {
 
 conformance_tests!(
     settings,
+    documents,
     users,
     groups,
     memberships,

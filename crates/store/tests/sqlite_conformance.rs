@@ -42,6 +42,7 @@ macro_rules! conformance_tests {
 
 conformance_tests!(
     settings,
+    documents,
     users,
     groups,
     memberships,

@@ -65,6 +65,8 @@ pub enum ErrorCode {
     UnknownResource,
     /// 50140 etc.: the user declined.
     AccessDenied,
+    /// 70044: conditional access `signInFrequency` says the sign-in is too old.
+    SignInFrequency,
 }
 
 impl ErrorCode {
@@ -101,6 +103,7 @@ impl ErrorCode {
             Busy => 90000,
             UnknownResource => 500011,
             AccessDenied => 50140,
+            SignInFrequency => 70044,
         }
     }
 
@@ -149,6 +152,9 @@ impl ErrorCode {
             Busy => "The service is busy. Try again shortly.",
             UnknownResource => "The resource was not found in the directory.",
             AccessDenied => "The user or administrator declined the request.",
+            SignInFrequency => {
+                "The session has expired because of the sign-in frequency set by conditional access; sign in again."
+            }
         }
     }
 
@@ -193,6 +199,7 @@ const ALL: &[ErrorCode] = {
         Busy,
         UnknownResource,
         AccessDenied,
+        SignInFrequency,
     ]
 };
 

@@ -33,6 +33,8 @@ pub enum Permission {
     ManageApps,
     ManageDomains,
     ReadLogs,
+    /// Conditional access policies and named locations.
+    ManagePolicies,
 }
 
 /// The authenticated caller of the admin API.
@@ -55,7 +57,7 @@ impl AdminUser {
                     )
                     | (
                         Role::SecurityAdministrator,
-                        Permission::Read | Permission::ReadLogs
+                        Permission::Read | Permission::ReadLogs | Permission::ManagePolicies
                     )
             )
         })

@@ -5,6 +5,7 @@
 
 use super::Meta;
 use super::login::{self, error_page, respond_to_client, server_error};
+use crate::conditional_access;
 use crate::flows::{self, Flow, Purpose};
 use crate::issue;
 use crate::state::Ctx;
@@ -92,14 +93,19 @@ async fn authorize(
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    match issue::resolve_resource(&ctx, &requested).await {
+    let target_app = match issue::resolve_resource(&ctx, &requested).await {
         Ok(resource) => {
             if let Err(e) = issue::delegated_scopes(&resource, &requested) {
                 return fail(e);
             }
+            if requested.resource.is_some() {
+                conditional_access::resource_app_id(&ctx, &resource)
+            } else {
+                app.client_id.to_string()
+            }
         }
         Err(e) => return fail(e),
-    }
+    };
     let client_app_type = match app.kind {
         ClientKind::Confidential => ClientAppType::Browser,
         ClientKind::Public => ClientAppType::MobileAppsAndDesktopClients,
@@ -127,6 +133,8 @@ async fn authorize(
         policies: vec![],
         location_class: None,
         awaiting_continue: false,
+        target_app,
+        require_passkey: false,
     };
 
     // Single sign-on from an existing session.

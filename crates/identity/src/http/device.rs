@@ -3,6 +3,7 @@
 
 use super::login::{self, server_error};
 use super::{Meta, oauth_err};
+use crate::conditional_access;
 use crate::flows::{self, Flow, Purpose};
 use crate::issue;
 use crate::state::Ctx;
@@ -153,6 +154,8 @@ pub async fn handle_device_submit(
         Some(b) if b.len() >= 32 => (b.to_string(), false),
         _ => (random::token(), true),
     };
+    let target_app =
+        conditional_access::target_app(&ctx, record.resource.as_deref(), &record.client_id).await;
     let flow = Flow {
         id: Uuid::new_v4(),
         binding_hash: random::hash(&binding),
@@ -171,6 +174,8 @@ pub async fn handle_device_submit(
         policies: vec![],
         location_class: None,
         awaiting_continue: false,
+        target_app,
+        require_passkey: false,
     };
     // No single sign-on here: the device flow is a common phishing vector (someone else's
     // code pasted into a signed-in browser), so the user always signs in explicitly and

@@ -8,6 +8,7 @@
 
 use super::{Meta, oauth_err};
 use crate::authn::{self, AuthnError};
+use crate::conditional_access::{self, StepInput};
 use crate::signin_log::Entry;
 use crate::state::Ctx;
 use axum::Json;
@@ -18,7 +19,6 @@ use axum::response::{IntoResponse, Response};
 use mailward_oauth::OAuthError;
 use mailward_oauth::token_request::{self, Params};
 use mailward_signin::flow::{Lookup, MfaFacts, SignInState};
-use mailward_signin::policy::{self, PolicyContext};
 use mailward_types::model::{Amr, ClientAppType, well_known};
 use mailward_types::{ErrorCode, Secret, Upn};
 use serde::Deserialize;
@@ -129,17 +129,26 @@ pub async fn handle_legacy_authenticate(
         (Some(u), s) => (u, s),
         (None, _) => return deny(&ctx, entry, ErrorCode::InvalidCredentials, &meta).await,
     };
-    let result = policy::decide(
-        &ctx.cfg().policy.require_mfa,
-        &PolicyContext {
-            user_id: user.id,
-            app_id: app.client_id.to_string(),
+    // The relaying mail service is the application the user signs in to.
+    let result = match conditional_access::step(
+        &ctx,
+        &StepInput {
+            user: &user,
+            app_id: well_known::MAIL_RESOURCE_APP_ID.to_string(),
             client_app_type: ClientAppType::Other,
             ip,
-            amr: vec![Amr::Pwd],
+            user_agent: req.user_agent.as_deref(),
+            amr: &[Amr::Pwd],
+            auth_time: None,
             mfa_time: None,
+            now,
         },
-    );
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return err(crate::issue::internal(&e)).into_response(),
+    };
     entry.policies(result.outcomes.clone());
     match state.policy(
         &result.decision,

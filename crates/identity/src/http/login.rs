@@ -5,6 +5,7 @@
 
 use super::Meta;
 use crate::authn::{self, AuthnError, step};
+use crate::conditional_access::{self, StepInput};
 use crate::flows::{self, Flow, Purpose};
 use crate::mfa_methods;
 use crate::signin_log::Entry;
@@ -19,7 +20,6 @@ use mailward_mfa::{qr, totp};
 use mailward_oauth::authorize::{ResponseMode, redirect_url, response_params};
 use mailward_oauth::random;
 use mailward_signin::flow::{Completed, Lookup, MfaFacts, SignInState};
-use mailward_signin::policy::{self, PolicyContext};
 use mailward_types::model::{Amr, User};
 use mailward_types::records::{AuthCode, DeviceStatus, PasskeyRecord, Session, TotpRecord};
 use mailward_types::{ErrorCode, Secret, Upn};
@@ -205,6 +205,25 @@ async fn apply(
             }
             continue_flow(ctx, meta, headers, flow, now).await
         }
+        ("totp" | "recovery", SignInState::SecondFactor { .. }) if flow.require_passkey => {
+            render_mfa(
+                ctx,
+                &mut flow,
+                Some("passkey"),
+                Some("This sign-in needs a passkey or security key."),
+                now,
+            )
+            .await
+        }
+        ("register_totp", SignInState::RegisterMfa { .. }) if flow.require_passkey => {
+            render_register_passkey(
+                ctx,
+                &mut flow,
+                Some("This sign-in needs a passkey or security key."),
+                now,
+            )
+            .await
+        }
         ("totp" | "recovery", SignInState::SecondFactor { user, username, .. }) => {
             let code = form.code.unwrap_or_default();
             let method = if form.action == "totp" {
@@ -347,25 +366,58 @@ async fn run_policy(
     user: &User,
     state: SignInState,
     meta: &Meta,
-    session_mfa: Option<OffsetDateTime>,
+    session: Option<&Session>,
 ) -> Result<SignInState, mailward_store::StoreError> {
     let amr = match &state {
         SignInState::SecondFactor { amr, .. } => amr.clone(),
         _ => vec![],
     };
-    let result = policy::decide(
-        &ctx.cfg().policy.require_mfa,
-        &PolicyContext {
-            user_id: user.id,
-            app_id: flow.client_id.clone(),
+    let now = mailward_types::clock::now();
+    let target_app = if flow.target_app.is_empty() {
+        flow.client_id.clone()
+    } else {
+        flow.target_app.clone()
+    };
+    let result = conditional_access::step(
+        ctx,
+        &StepInput {
+            user,
+            app_id: target_app,
             client_app_type: flow.client_app_type,
             ip: meta.ip,
-            amr,
-            mfa_time: session_mfa,
+            user_agent: meta.user_agent.as_deref(),
+            amr: &amr,
+            // A session's sign-in counts from when it happened; a password just entered
+            // is "now".
+            auth_time: session.map(|s| s.auth_time),
+            mfa_time: session.and_then(|s| s.mfa_time),
+            now,
         },
-    );
+    )
+    .await?;
+    if result.reauthenticate
+        && let SignInState::SecondFactor { username, .. } = &state
+    {
+        // signInFrequency: the session is too old to count; ask for the password again.
+        flow.policies = result.outcomes;
+        flow.steps.push(step(
+            "session",
+            false,
+            "sign-in frequency requires a fresh sign-in",
+        ));
+        return Ok(SignInState::FirstFactor {
+            username: username.clone(),
+            user: Some(user.id),
+        });
+    }
     flow.policies = result.outcomes;
-    let registered = mfa_methods::has_any(ctx, user.id).await?;
+    flow.require_passkey = result.phishing_resistant;
+    let methods = mfa_methods::methods(ctx, user.id).await?;
+    let registered = if flow.require_passkey {
+        methods.passkeys > 0
+    } else {
+        methods.any()
+    };
     Ok(state.policy(
         &result.decision,
         MfaFacts {
@@ -392,7 +444,7 @@ pub(crate) async fn from_session(
     };
     flow.steps
         .push(step("session", true, "single sign-on session"));
-    flow.state = run_policy(ctx, flow, user, state, meta, session.mfa_time).await?;
+    flow.state = run_policy(ctx, flow, user, state, meta, Some(session)).await?;
     if let SignInState::Complete(done) = &mut flow.state {
         done.mfa_time = session.mfa_time;
     }
@@ -706,7 +758,7 @@ async fn render_state(
         SignInState::FirstFactor { username, .. } => Ok(render_password(ctx, flow, &username, error, StatusCode::OK)),
         SignInState::SecondFactor { .. } => render_mfa(ctx, flow, method, error, now).await,
         SignInState::RegisterMfa { .. } => {
-            if method == Some("passkey") {
+            if method == Some("passkey") || flow.require_passkey {
                 render_register_passkey(ctx, flow, error, now).await
             } else {
                 render_register_totp(ctx, flow, error, now).await
@@ -756,13 +808,13 @@ async fn render_mfa(
     };
     let methods = mfa_methods::methods(ctx, user).await?;
     let mut available = vec![];
-    if methods.totp {
+    if methods.totp && !flow.require_passkey {
         available.push(("totp", "Authenticator app code"));
     }
     if methods.passkeys > 0 {
         available.push(("passkey", "Passkey or security key"));
     }
-    if methods.recovery_codes > 0 {
+    if methods.recovery_codes > 0 && !flow.require_passkey {
         available.push(("recovery", "Recovery code"));
     }
     let chosen = method

@@ -9,6 +9,7 @@ pub mod admin_api_local {
 }
 mod authorize;
 mod bearer;
+mod ca_api;
 mod device;
 mod discovery;
 mod end_session;
@@ -88,6 +89,7 @@ pub fn router(ctx: Ctx) -> Router {
             get(signins_api::handle_list_signins),
         )
         .merge(admin_api::routes())
+        .merge(ca_api::routes())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(ctx)

@@ -8,6 +8,57 @@ use mailward_types::model::{
 use mailward_types::records::SigningKey;
 use mailward_types::{ClientId, RedirectUri};
 
+/// Documents: absent, created, listed by kind in id order, replaced, deleted once.
+pub async fn documents(store: &dyn IdentityStore) {
+    let kind = unique("conformance.kind");
+    let other = unique("conformance.other");
+    assert!(store.documents(&kind).await.expect("documents").is_empty());
+    assert_eq!(store.document(&kind, "a").await.expect("document"), None);
+    let doc = |k: &str, id: &str, body: &str, m: i64| crate::Document {
+        kind: k.to_string(),
+        id: id.to_string(),
+        body: body.to_string(),
+        created: t(0),
+        modified: t(m * SEC),
+    };
+    store
+        .put_document(&doc(&kind, "b", "{\"n\":2}", 0))
+        .await
+        .expect("put b");
+    store
+        .put_document(&doc(&kind, "a", "{\"n\":1}", 0))
+        .await
+        .expect("put a");
+    store
+        .put_document(&doc(&other, "a", "{}", 0))
+        .await
+        .expect("put other");
+    let listed = store.documents(&kind).await.expect("documents");
+    assert_eq!(
+        listed.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    assert_eq!(listed[0], doc(&kind, "a", "{\"n\":1}", 0));
+    store
+        .put_document(&doc(&kind, "a", "{\"n\":3}", 5))
+        .await
+        .expect("replace a");
+    assert_eq!(
+        store.document(&kind, "a").await.expect("document"),
+        Some(doc(&kind, "a", "{\"n\":3}", 5))
+    );
+    assert!(store.delete_document(&kind, "a").await.expect("delete"));
+    assert!(
+        !store
+            .delete_document(&kind, "a")
+            .await
+            .expect("delete again")
+    );
+    assert_eq!(store.documents(&kind).await.expect("documents").len(), 1);
+    assert_eq!(store.documents(&other).await.expect("documents").len(), 1);
+    store.delete_document(&other, "a").await.expect("cleanup");
+}
+
 /// Settings: absent, written, overwritten.
 pub async fn settings(store: &dyn IdentityStore) {
     let key = unique("conformance.setting");

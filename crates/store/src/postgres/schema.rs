@@ -12,7 +12,19 @@ use crate::{Result, StoreError};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 /// `(version, sql)`, applied in order, each in its own transaction.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+
+/// Documents: JSON objects kept verbatim (conditional access policies, named locations).
+const V2: &str = r#"
+CREATE TABLE documents (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    modified_at BIGINT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+"#;
 
 /// Takes the migration lock of the current schema for the rest of the transaction, so that
 /// concurrent `connect`s on one schema apply each migration exactly once (and never race to

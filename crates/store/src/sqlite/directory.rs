@@ -3,7 +3,7 @@
 
 use super::codec::*;
 use super::{SqliteStore, apply, commit, exists, user_missing};
-use crate::{Result, UpdateFn};
+use crate::{Document, Result, UpdateFn};
 use mailward_types::Upn;
 use mailward_types::model::{Application, Domain, Group, Resource, User};
 use mailward_types::records::SigningKey;
@@ -32,6 +32,65 @@ pub(super) async fn put_setting(s: &SqliteStore, key: &str, value: &str) -> Resu
     .await
     .map_err(backend)?;
     Ok(())
+}
+
+// ---- documents ----
+
+pub(super) async fn documents(s: &SqliteStore, kind: &str) -> Result<Vec<Document>> {
+    sqlx::query(
+        "SELECT kind, id, body, created_at, modified_at FROM documents
+         WHERE kind = $1 ORDER BY id",
+    )
+    .bind(kind)
+    .fetch_all(&s.reader)
+    .await
+    .map_err(backend)?
+    .iter()
+    .map(document_from_row)
+    .collect()
+}
+
+pub(super) async fn document(s: &SqliteStore, kind: &str, id: &str) -> Result<Option<Document>> {
+    sqlx::query(
+        "SELECT kind, id, body, created_at, modified_at FROM documents
+         WHERE kind = $1 AND id = $2",
+    )
+    .bind(kind)
+    .bind(id)
+    .fetch_optional(&s.reader)
+    .await
+    .map_err(backend)?
+    .as_ref()
+    .map(document_from_row)
+    .transpose()
+}
+
+pub(super) async fn put_document(s: &SqliteStore, doc: &Document) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO documents (kind, id, body, created_at, modified_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (kind, id) DO UPDATE
+         SET body = excluded.body, modified_at = excluded.modified_at",
+    )
+    .bind(&doc.kind)
+    .bind(&doc.id)
+    .bind(&doc.body)
+    .bind(ms(doc.created))
+    .bind(ms(doc.modified))
+    .execute(&s.writer)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(super) async fn delete_document(s: &SqliteStore, kind: &str, id: &str) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM documents WHERE kind = $1 AND id = $2")
+        .bind(kind)
+        .bind(id)
+        .execute(&s.writer)
+        .await
+        .map_err(backend)?;
+    Ok(done.rows_affected() > 0)
 }
 
 // ---- users ----

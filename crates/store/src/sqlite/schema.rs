@@ -11,7 +11,19 @@ use crate::{Result, StoreError};
 use sqlx::{Row, SqlitePool};
 
 /// `(version, sql)`, applied in order, each in its own transaction.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
+
+/// Documents: JSON objects kept verbatim (conditional access policies, named locations).
+const V3: &str = r#"
+CREATE TABLE documents (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    modified_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+"#;
 
 /// Refresh-token rotation in one statement: a successor row names its parent, and this
 /// trigger marks the parent used in the same statement that inserts the successor.

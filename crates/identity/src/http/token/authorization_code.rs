@@ -44,6 +44,8 @@ pub(super) async fn step(
                     "code replayed; issued tokens revoked",
                 )],
                 log: true,
+                policies: vec![],
+                interrupted: false,
             });
         }
         Redeem::NotFound => {
@@ -62,6 +64,8 @@ pub(super) async fn step(
         username: None,
         steps: vec![crate::authn::step("authorizationCode", false, detail)],
         log: true,
+        policies: vec![],
+        interrupted: false,
     };
     if record.client_id != app.client_id.as_str() {
         return Err(fail(
@@ -111,6 +115,7 @@ pub(super) async fn step(
         client_app_type: record.client_app_type,
         steps: vec![crate::authn::step("authorizationCode", true, "")],
         policy_done: false,
+        policies: vec![],
         location_class: None,
         rotated_refresh_token: None,
     })

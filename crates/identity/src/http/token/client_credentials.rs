@@ -37,6 +37,7 @@ pub(super) fn step(
         client_app_type: ClientAppType::ServicePrincipal,
         steps: vec![crate::authn::step("clientSecret", true, "")],
         policy_done: true,
+        policies: vec![],
         location_class: None,
         rotated_refresh_token: None,
     })

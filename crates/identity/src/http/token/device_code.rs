@@ -66,6 +66,8 @@ pub(super) async fn step(
         username: None,
         steps: vec![],
         log: false,
+        policies: vec![],
+        interrupted: false,
     };
     match poll {
         Poll::Pending => Err(quiet(OAuthError::new(
@@ -113,6 +115,7 @@ pub(super) async fn step(
                 client_app_type: ClientAppType::MobileAppsAndDesktopClients,
                 steps: vec![crate::authn::step("deviceCode", true, "")],
                 policy_done: false,
+                policies: vec![],
                 location_class: None,
                 rotated_refresh_token: None,
             })

@@ -10,6 +10,7 @@ mod password;
 mod refresh_token;
 
 use super::{Meta, oauth_err};
+use crate::conditional_access::{self, StepInput};
 use crate::issue::{self, IssueRequest, internal};
 use crate::signin_log::Entry;
 use crate::state::Ctx;
@@ -21,10 +22,10 @@ use axum::response::{IntoResponse, Response};
 use mailward_oauth::OAuthError;
 use mailward_oauth::scope::RequestedScopes;
 use mailward_oauth::token_request::{self, ClientAuth, ClientAuthMethod, Grant, Params};
-use mailward_signin::policy::{self, Decision, PolicyContext};
+use mailward_signin::policy::Decision;
 use mailward_types::ErrorCode;
 use mailward_types::model::{Amr, Application, ClientAppType, ClientKind, GrantType, User};
-use mailward_types::records::AuthStep;
+use mailward_types::records::{AuthStep, PolicyOutcome};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -41,8 +42,10 @@ pub(crate) struct Granted {
     pub family_id: Uuid,
     pub client_app_type: ClientAppType,
     pub steps: Vec<AuthStep>,
-    /// The policy step already ran in this grant (password grant).
+    /// The policy step already ran in this grant (refresh with conditional access active,
+    /// before rotating); its results are in `policies`.
     pub policy_done: bool,
+    pub policies: Vec<PolicyOutcome>,
     pub location_class: Option<mailward_types::records::LocationClass>,
     /// The refresh grant already stored the successor token; this is its secret.
     pub rotated_refresh_token: Option<String>,
@@ -57,6 +60,10 @@ pub(crate) struct Denied {
     pub steps: Vec<AuthStep>,
     /// Polling answers (`authorization_pending`, `slow_down`) are not sign-in attempts.
     pub log: bool,
+    /// Policy results, when the policy step refused.
+    pub policies: Vec<PolicyOutcome>,
+    /// Logged as interrupted (MFA needed) rather than failed.
+    pub interrupted: bool,
 }
 
 impl From<OAuthError> for Denied {
@@ -67,6 +74,8 @@ impl From<OAuthError> for Denied {
             username: None,
             steps: vec![],
             log: true,
+            policies: vec![],
+            interrupted: false,
         }
     }
 }
@@ -159,6 +168,7 @@ pub async fn handle_token(
                 &refresh_token,
                 scope.as_deref(),
                 req.resource.as_deref(),
+                &meta,
                 now,
             )
             .await
@@ -194,8 +204,14 @@ pub async fn handle_token(
                 entry.user(None, name);
             }
             entry.steps(d.steps);
+            entry.policies(d.policies);
             if d.log {
-                ctx.log().record(entry.failure(d.error.code)).await;
+                let logged = if d.interrupted {
+                    entry.interrupted(d.error.code)
+                } else {
+                    entry.failure(d.error.code)
+                };
+                ctx.log().record(logged).await;
             }
             return err(d.error).into_response();
         }
@@ -210,33 +226,41 @@ pub async fn handle_token(
             ctx.log().record(entry.failure(e.code)).await;
             return err(e).into_response();
         }
-        if !granted.policy_done {
-            let result = policy::decide(
-                &ctx.cfg().policy.require_mfa,
-                &PolicyContext {
-                    user_id: user.id,
-                    app_id: app.client_id.to_string(),
+        if granted.policy_done {
+            entry.policies(granted.policies.clone());
+        } else {
+            let gate = match policy_gate(
+                &ctx,
+                &PolicyFacts {
+                    client_id: app.client_id.as_str(),
+                    user,
+                    resource: granted.scopes.resource.as_deref(),
                     client_app_type: granted.client_app_type,
-                    ip: meta.ip,
-                    amr: granted.amr.clone(),
+                    amr: &granted.amr,
+                    auth_time: granted.auth_time,
                     mfa_time: granted.mfa_time,
                 },
-            );
-            entry.policies(result.outcomes);
-            match result.decision {
-                Decision::Allow => {}
-                Decision::RequireMfa => {
-                    let e = OAuthError::new("invalid_grant", ErrorCode::MfaRequired).with_detail(
-                        "Sign in interactively to complete multifactor authentication.",
-                    );
-                    ctx.log().record(entry.interrupted(e.code)).await;
+                &meta,
+                now,
+            )
+            .await
+            {
+                Ok(g) => g,
+                Err(e) => {
+                    ctx.log().record(entry.failure(e.code)).await;
                     return err(e).into_response();
                 }
-                Decision::Block(code) => {
-                    let e = OAuthError::new("invalid_grant", code);
-                    ctx.log().record(entry.failure(code)).await;
-                    return err(e).into_response();
-                }
+            };
+            entry.policies(gate.outcomes);
+            if let Some(refusal) = gate.refusal {
+                let code = refusal.error.code;
+                let logged = if refusal.interrupted {
+                    entry.interrupted(code)
+                } else {
+                    entry.failure(code)
+                };
+                ctx.log().record(logged).await;
+                return err(refusal.error).into_response();
             }
         }
     }
@@ -272,6 +296,90 @@ pub async fn handle_token(
             err(e).into_response()
         }
     }
+}
+
+/// What the policy step of a token grant looks at.
+pub(crate) struct PolicyFacts<'a> {
+    pub client_id: &'a str,
+    pub user: &'a User,
+    /// The resource URI the token is for (`None`: the client itself).
+    pub resource: Option<&'a str>,
+    pub client_app_type: ClientAppType,
+    pub amr: &'a [Amr],
+    pub auth_time: OffsetDateTime,
+    pub mfa_time: Option<OffsetDateTime>,
+}
+
+/// The policy step's answer for a grant: what to log, and the error if it refuses.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    pub outcomes: Vec<PolicyOutcome>,
+    pub refusal: Option<Refusal>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub error: OAuthError,
+    /// MFA or a fresh sign-in would get through (logged as interrupted, not failed).
+    pub interrupted: bool,
+}
+
+/// Runs the policy step (conditional access, or the configured rule) for a token grant.
+/// A grant cannot prompt, so anything but "allow" refuses: 53003 for a block, 50076 /
+/// 50079 when MFA is needed, 70044 when `signInFrequency` wants a fresh sign-in.
+pub(crate) async fn policy_gate(
+    ctx: &Ctx,
+    f: &PolicyFacts<'_>,
+    meta: &Meta,
+    now: OffsetDateTime,
+) -> Result<Gate, OAuthError> {
+    let target = conditional_access::target_app(ctx, f.resource, f.client_id).await;
+    let result = conditional_access::step(
+        ctx,
+        &StepInput {
+            user: f.user,
+            app_id: target,
+            client_app_type: f.client_app_type,
+            ip: meta.ip,
+            user_agent: meta.user_agent.as_deref(),
+            amr: f.amr,
+            auth_time: Some(f.auth_time),
+            mfa_time: f.mfa_time,
+            now,
+        },
+    )
+    .await
+    .map_err(|e| internal(&e))?;
+    let refusal = if result.reauthenticate {
+        Some(Refusal {
+            error: OAuthError::new("invalid_grant", ErrorCode::SignInFrequency),
+            interrupted: true,
+        })
+    } else {
+        match result.decision {
+            Decision::Allow => None,
+            Decision::RequireMfa => {
+                let code = match crate::mfa_methods::has_any(ctx, f.user.id).await {
+                    Ok(false) => ErrorCode::MfaRegistrationRequired,
+                    _ => ErrorCode::MfaRequired,
+                };
+                Some(Refusal {
+                    error: OAuthError::new("invalid_grant", code).with_detail(
+                        "Sign in interactively to complete multifactor authentication.",
+                    ),
+                    interrupted: true,
+                })
+            }
+            Decision::Block(code) => Some(Refusal {
+                error: OAuthError::new("invalid_grant", code),
+                interrupted: false,
+            }),
+        }
+    };
+    Ok(Gate {
+        outcomes: result.outcomes,
+        refusal,
+    })
 }
 
 /// A user may receive tokens: enabled, and not signed out everywhere since `auth_time`.

@@ -6,12 +6,10 @@ use super::{Denied, Granted};
 use crate::authn::{self, AuthnError};
 use crate::http::Meta;
 use crate::issue::internal;
-use crate::mfa_methods;
 use crate::state::Ctx;
 use mailward_oauth::OAuthError;
 use mailward_oauth::scope;
-use mailward_signin::flow::{Lookup, MfaFacts, SignInState};
-use mailward_signin::policy::{self, PolicyContext};
+use mailward_signin::flow::{Lookup, SignInState};
 use mailward_types::model::{Application, ClientAppType, ClientKind};
 use mailward_types::{ErrorCode, Secret, Upn};
 use time::OffsetDateTime;
@@ -54,6 +52,8 @@ pub(super) async fn step(
         username: Some(username.to_string()),
         steps,
         log: true,
+        policies: vec![],
+        interrupted: false,
     };
     let state = SignInState::identify(username, lookup);
     if let SignInState::Denied { code } = state {
@@ -72,44 +72,25 @@ pub(super) async fn step(
     let Some(user) = user.clone() else {
         return Err(deny(ErrorCode::InvalidCredentials, check.steps));
     };
-    let decision = policy::decide(
-        &ctx.cfg().policy.require_mfa,
-        &PolicyContext {
-            user_id: user.id,
-            app_id: app.client_id.to_string(),
-            client_app_type,
-            ip: meta.ip,
-            amr: vec![mailward_types::model::Amr::Pwd],
-            mfa_time: None,
-        },
-    );
-    let registered = mfa_methods::has_any(ctx, user.id)
-        .await
-        .map_err(|e| internal(&e))?;
-    let state = state.policy(
-        &decision.decision,
-        MfaFacts {
-            registered,
-            interactive: false,
-        },
-    );
-    match state {
-        SignInState::Complete(done) => Ok(Granted {
-            user: Some(user),
-            scopes,
-            amr: done.amr,
-            auth_time: done.auth_time,
-            mfa_time: None,
-            session_id: None,
-            nonce: None,
-            family_id: uuid::Uuid::new_v4(),
-            client_app_type,
-            steps: check.steps,
-            policy_done: true,
-            location_class: check.class,
-            rotated_refresh_token: None,
-        }),
-        SignInState::Denied { code } => Err(deny(code, check.steps)),
-        _ => Err(deny(ErrorCode::MfaRequired, check.steps)),
-    }
+    // The policy step (conditional access, or the configured rule) runs in the token
+    // endpoint like for every other grant, so its results reach the sign-in log.
+    let SignInState::SecondFactor { amr, auth_time, .. } = state else {
+        return Err(deny(ErrorCode::InvalidCredentials, check.steps));
+    };
+    Ok(Granted {
+        user: Some(user),
+        scopes,
+        amr,
+        auth_time,
+        mfa_time: None,
+        session_id: None,
+        nonce: None,
+        family_id: uuid::Uuid::new_v4(),
+        client_app_type,
+        steps: check.steps,
+        policy_done: false,
+        policies: vec![],
+        location_class: check.class,
+        rotated_refresh_token: None,
+    })
 }

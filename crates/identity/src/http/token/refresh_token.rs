@@ -2,6 +2,8 @@
 //! of the same family; presenting a used one revokes the whole family (RFC 9700 §4.14.2).
 
 use super::{Denied, Granted};
+use crate::conditional_access;
+use crate::http::Meta;
 use crate::issue::internal;
 use crate::state::Ctx;
 use mailward_oauth::OAuthError;
@@ -17,10 +19,64 @@ pub(super) async fn step(
     token: &Secret<String>,
     scope_param: Option<&str>,
     resource_param: Option<&str>,
+    meta: &Meta,
     now: OffsetDateTime,
 ) -> Result<Granted, Denied> {
     let store = ctx.store();
     let hash = random::hash(token.expose_secret());
+    // With conditional access in charge, judge the refresh before rotating: a refresh
+    // refused by policy (a blocked network, MFA now required) must leave the token usable
+    // once the user is back where policy allows, instead of spending it.
+    let mut pre_checked = None;
+    let active = conditional_access::load(ctx)
+        .await
+        .map_err(|e| internal(&e))?
+        .active();
+    if active
+        && let Some(record) = store.refresh_token(&hash).await.map_err(|e| internal(&e))?
+        && record.used_at.is_none()
+        && record.client_id == app.client_id.as_str()
+        && let Some(user) = store
+            .user_by_id(record.user_id)
+            .await
+            .map_err(|e| internal(&e))?
+    {
+        let resource = match scope_param {
+            Some(s) => {
+                scope::parse(s, resource_param)
+                    .map_err(Denied::from)?
+                    .resource
+            }
+            None => record.resource.clone(),
+        };
+        let gate = super::policy_gate(
+            ctx,
+            &super::PolicyFacts {
+                client_id: app.client_id.as_str(),
+                user: &user,
+                resource: resource.as_deref(),
+                client_app_type: record.client_app_type,
+                amr: &record.amr,
+                auth_time: record.auth_time,
+                mfa_time: record.mfa_time,
+            },
+            meta,
+            now,
+        )
+        .await?;
+        if let Some(refusal) = gate.refusal {
+            return Err(Denied {
+                error: refusal.error,
+                user: Some(user),
+                username: None,
+                steps: vec![crate::authn::step("refreshToken", true, "")],
+                log: true,
+                policies: gate.outcomes,
+                interrupted: refusal.interrupted,
+            });
+        }
+        pre_checked = Some(gate.outcomes);
+    }
     let successor = random::token();
     let expires_at = now + time::Duration::seconds(ctx.cfg().tokens.refresh_token_secs);
     let rotated = store
@@ -48,6 +104,8 @@ pub(super) async fn step(
                     "reused; family revoked",
                 )],
                 log: true,
+                policies: vec![],
+                interrupted: false,
             });
         }
         Redeem::NotFound => {
@@ -70,6 +128,8 @@ pub(super) async fn step(
                 "client mismatch; family revoked",
             )],
             log: true,
+            policies: vec![],
+            interrupted: false,
         });
     }
     let Some(user) = user else {
@@ -105,7 +165,8 @@ pub(super) async fn step(
         family_id: record.family_id,
         client_app_type: record.client_app_type,
         steps: vec![crate::authn::step("refreshToken", true, "")],
-        policy_done: false,
+        policy_done: pre_checked.is_some(),
+        policies: pre_checked.unwrap_or_default(),
         location_class: None,
         rotated_refresh_token: Some(successor),
     })
