@@ -6,6 +6,8 @@ way users and their programs do.
   interval), parses the banner (URL, CA, bootstrap admin), waits until discovery answers,
   and stops the server with SIGINT afterwards. Also runs the admin CLI against the same
   data directory.
+- `start_mailward` / `stop_mailward`: the same for a second, separate instance (e.g.
+  `up --demo`).
 - `user` (function fixture): a fresh user, so no test depends on another's state.
 - `Browser`: a scripted browser (`requests.Session` trusting the test CA, redirects
   followed by hand) that fills the sign-in pages: user name, password, TOTP registration
@@ -164,13 +166,13 @@ def _read_lines(stream, q: queue.Queue) -> None:
     q.put(None)
 
 
-def _start_mailward(data: Path) -> Mailward:
+def _start_mailward(data: Path, *extra: str) -> Mailward:
     binary = _mailward_bin()
     (data / "mailward.toml").write_text(CONFIG_TEMPLATE.format(data_dir=str(data)))
     stderr_path = data / "mailward.stderr.log"
     stderr = open(stderr_path, "w")
     proc = subprocess.Popen(
-        [binary, "up", "--data", str(data), "--identity-listen", "127.0.0.1:0"],
+        [binary, "up", "--data", str(data), "--identity-listen", "127.0.0.1:0", *extra],
         stdout=subprocess.PIPE,
         stderr=stderr,
         stdin=subprocess.DEVNULL,
@@ -253,6 +255,10 @@ def _stop_mailward(server: Mailward) -> None:
             proc.wait()
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+start_mailward = _start_mailward
+stop_mailward = _stop_mailward
 
 
 def pytest_configure(config):

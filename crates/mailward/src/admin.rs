@@ -122,7 +122,7 @@ impl Transport {
     }
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -134,16 +134,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Group(cmd) => group(&t, cmd, json_out).await,
         Command::App(cmd) => app(&t, cmd, json_out).await,
         Command::Domain(cmd) => domain(&t, cmd, json_out).await,
+        Command::Ca(cmd) => crate::ca::run(&t, cmd, json_out).await,
         Command::Signins(args) => signins(&t, args, json_out).await,
         _ => Ok(()),
     }
 }
 
-fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-fn table(rows: Vec<Vec<String>>) {
+pub(crate) fn table(rows: Vec<Vec<String>>) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
@@ -163,7 +164,7 @@ fn table(rows: Vec<Vec<String>>) {
     }
 }
 
-fn s(v: &Value) -> String {
+pub(crate) fn s(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),
@@ -671,7 +672,7 @@ async fn domain(t: &Transport, cmd: DomainCmd, json_out: bool) -> anyhow::Result
 }
 
 /// `30m`, `24h`, `7d` or an RFC 3339 time → RFC 3339.
-fn since_param(s: &str) -> anyhow::Result<String> {
+pub(crate) fn since_param(s: &str) -> anyhow::Result<String> {
     use time::format_description::well_known::Rfc3339;
     if time::OffsetDateTime::parse(s, &Rfc3339).is_ok() {
         return Ok(s.to_string());

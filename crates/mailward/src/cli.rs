@@ -53,6 +53,10 @@ pub enum Command {
     /// Manage the domains users sign in with.
     #[command(subcommand)]
     Domain(DomainCmd),
+    /// Conditional access: policies and named locations (Microsoft Graph JSON), What-If and
+    /// backtest.
+    #[command(subcommand)]
+    Ca(CaCmd),
     /// Show the sign-in log (newest first; --follow keeps printing new entries).
     Signins(SigninsArgs),
     /// Sign in to a remote instance with the device code flow (for --remote).
@@ -72,6 +76,10 @@ pub struct UpArgs {
     /// Host name clients use (must match the TLS certificate).
     #[arg(long, default_value = "localhost")]
     pub host: String,
+    /// Seed the conditional access policies of the demo scenarios (MFA for mail apps and
+    /// browsers, legacy clients blocked, MFA for administrators).
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Args)]
@@ -231,6 +239,67 @@ pub enum DomainCmd {
     SetDefault { name: String },
     /// Delete a domain no user uses.
     Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCmd {
+    /// List conditional access policies.
+    List,
+    /// List named locations.
+    Locations,
+    /// Print one policy (or named location) as Graph JSON.
+    Show { id: String },
+    /// Import Graph JSON: one policy or named location, an array of them, a Graph list
+    /// response (`{"value": [...]}`), or what `ca export` writes. Named locations are
+    /// created first. Nothing is imported if any document is invalid.
+    Import {
+        file: PathBuf,
+        /// Replace objects whose id already exists instead of failing.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Print every named location and policy as one JSON document `ca import` accepts.
+    Export,
+    /// Set a policy's state: enabled, disabled or report-only.
+    SetState { id: String, state: String },
+    /// Delete a policy (or a named location no policy uses).
+    Delete { id: String },
+    /// Evaluate a hypothetical sign-in: which policies apply, with which controls, and why
+    /// the others do not.
+    Whatif(WhatIfArgs),
+    /// Replay the sign-in log against a proposed policy: whom it would have blocked or
+    /// prompted.
+    Backtest {
+        policy: PathBuf,
+        /// How far back: 30m, 24h, 30d, or an RFC 3339 time.
+        #[arg(long, default_value = "30d")]
+        since: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct WhatIfArgs {
+    /// The user (UPN or object id).
+    #[arg(long)]
+    pub user: String,
+    /// Application id; default the mail service (00000002-0000-0ff1-ce00-000000000000).
+    #[arg(long)]
+    pub app: Option<String>,
+    /// browser, mobileAppsAndDesktopClients, exchangeActiveSync, other.
+    #[arg(long, default_value = "mobileAppsAndDesktopClients")]
+    pub client_app_type: String,
+    /// Client IP address.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// android, iOS, windows, windowsPhone, macOS or linux.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Two-letter country code (instead of looking the IP up).
+    #[arg(long)]
+    pub country: Option<String>,
+    /// The user already completed MFA in this sign-in.
+    #[arg(long)]
+    pub mfa_done: bool,
 }
 
 #[derive(Debug, Args)]

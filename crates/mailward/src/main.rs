@@ -3,8 +3,10 @@
 //! lives here.
 
 mod admin;
+mod ca;
 mod cli;
 mod config;
+mod demo;
 mod login;
 mod runtime;
 

@@ -109,6 +109,12 @@ pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
         .context("local certificate authority")?;
     let ctx = open_identity(&cfg, Some(&args.domain)).await?;
     let admin = bootstrap_admin(&ctx, &args.domain).await?;
+    let seeded = if args.demo {
+        let t = crate::admin::Transport::Local(mailward_identity::router(ctx.clone()));
+        crate::demo::seed(&t).await?
+    } else {
+        vec![]
+    };
     let tls = mailward_net::server_config(&ca.server_cert, &ca.server_key)?;
 
     let base = cfg.identity.public_url.clone();
@@ -143,8 +149,17 @@ pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
             "  bootstrap admin  created on first run (reset with `mailward user set ADMIN --generate-password`)"
         ),
     }
+    if args.demo {
+        println!();
+        println!("  demo policies    (mailward ca list)");
+        for name in &seeded {
+            println!("    created        {name}");
+        }
+    }
     println!();
-    println!("Administer with `mailward user|group|app|domain|signins --help`. Stop with Ctrl-C.");
+    println!(
+        "Administer with `mailward user|group|app|domain|ca|signins --help`. Stop with Ctrl-C."
+    );
     use std::io::Write;
     let _ = std::io::stdout().flush();
 

@@ -268,6 +268,8 @@ pub struct SignInEvent {
     pub result: SignInResult,
     pub error_code: Option<u32>,
     pub failure_reason: Option<String>,
+    /// Graph's `appliedConditionalAccessPolicies`: every policy's result.
+    #[serde(rename = "appliedConditionalAccessPolicies", alias = "policies")]
     pub policies: Vec<PolicyOutcome>,
     pub amr: Vec<Amr>,
     pub location_class: Option<LocationClass>,

@@ -1,0 +1,425 @@
+//! `mailward ca …`: conditional access from the command line, over the same Graph-shaped
+//! admin API the web pages and remote tools use (in-process on a local data directory, or
+//! over HTTPS with `--remote`).
+
+use crate::admin::{Transport, enc, print_json, s, since_param, table};
+use crate::cli::{CaCmd, WhatIfArgs};
+use anyhow::{Context, bail};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const POLICIES: &str = "/v1.0/identity/conditionalAccess/policies";
+const LOCATIONS: &str = "/v1.0/identity/conditionalAccess/namedLocations";
+
+pub async fn run(t: &Transport, cmd: CaCmd, json_out: bool) -> anyhow::Result<()> {
+    match cmd {
+        CaCmd::List => list(t, json_out).await,
+        CaCmd::Locations => locations(t, json_out).await,
+        CaCmd::Show { id } => {
+            let v = match t
+                .call(Method::GET, &format!("{POLICIES}/{}", enc(&id)), None)
+                .await
+            {
+                Ok(v) => v,
+                Err(_) => t
+                    .call(Method::GET, &format!("{LOCATIONS}/{}", enc(&id)), None)
+                    .await
+                    .with_context(|| format!("no policy or named location '{id}'"))?,
+            };
+            print_json(&v);
+            Ok(())
+        }
+        CaCmd::Import { file, replace } => import(t, &file, replace).await,
+        CaCmd::Export => {
+            let locations = t.call(Method::GET, LOCATIONS, None).await?;
+            let policies = t.call(Method::GET, POLICIES, None).await?;
+            print_json(&json!({
+                "namedLocations": locations["value"],
+                "policies": policies["value"],
+            }));
+            Ok(())
+        }
+        CaCmd::SetState { id, state } => {
+            let graph = match state.as_str() {
+                "enabled" | "on" => "enabled",
+                "disabled" | "off" => "disabled",
+                "report-only" | "reportOnly" | "enabledForReportingButNotEnforced" => {
+                    "enabledForReportingButNotEnforced"
+                }
+                other => bail!("unknown state '{other}': use enabled, disabled or report-only"),
+            };
+            t.call(
+                Method::PATCH,
+                &format!("{POLICIES}/{}", enc(&id)),
+                Some(json!({ "state": graph })),
+            )
+            .await?;
+            println!("policy {id} is now {graph}");
+            Ok(())
+        }
+        CaCmd::Delete { id } => {
+            match t
+                .call(Method::DELETE, &format!("{POLICIES}/{}", enc(&id)), None)
+                .await
+            {
+                Ok(_) => println!("deleted policy {id}"),
+                Err(policy_err) => {
+                    match t
+                        .call(Method::DELETE, &format!("{LOCATIONS}/{}", enc(&id)), None)
+                        .await
+                    {
+                        Ok(_) => println!("deleted named location {id}"),
+                        // Report the more telling error: "in use" beats "not found".
+                        Err(e) if !e.to_string().contains("not found") => return Err(e),
+                        Err(_) => return Err(policy_err),
+                    }
+                }
+            }
+            Ok(())
+        }
+        CaCmd::Whatif(args) => what_if(t, args, json_out).await,
+        CaCmd::Backtest { policy, since } => backtest(t, &policy, &since, json_out).await,
+    }
+}
+
+fn grant_summary(p: &Value) -> String {
+    let g = &p["grantControls"];
+    let controls: Vec<String> = g["builtInControls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .chain(
+            g["authenticationStrength"]["displayName"]
+                .as_str()
+                .map(|n| format!("strength:{n}")),
+        )
+        .collect();
+    if controls.is_empty() {
+        "-".into()
+    } else {
+        controls.join(&format!(" {} ", s(&g["operator"])))
+    }
+}
+
+fn state_label(state: &Value) -> String {
+    match state.as_str() {
+        Some("enabledForReportingButNotEnforced") => "report-only".into(),
+        _ => s(state),
+    }
+}
+
+async fn list(t: &Transport, json_out: bool) -> anyhow::Result<()> {
+    let v = t.call(Method::GET, POLICIES, None).await?;
+    if json_out {
+        print_json(&v);
+        return Ok(());
+    }
+    let mut rows = vec![vec![
+        "ID".into(),
+        "NAME".into(),
+        "STATE".into(),
+        "GRANT".into(),
+        "MODIFIED".into(),
+    ]];
+    for p in v["value"].as_array().into_iter().flatten() {
+        rows.push(vec![
+            s(&p["id"]),
+            s(&p["displayName"]),
+            state_label(&p["state"]),
+            grant_summary(p),
+            s(&p["modifiedDateTime"]),
+        ]);
+    }
+    table(rows);
+    Ok(())
+}
+
+async fn locations(t: &Transport, json_out: bool) -> anyhow::Result<()> {
+    let v = t.call(Method::GET, LOCATIONS, None).await?;
+    if json_out {
+        print_json(&v);
+        return Ok(());
+    }
+    let mut rows = vec![vec![
+        "ID".into(),
+        "NAME".into(),
+        "KIND".into(),
+        "TRUSTED".into(),
+        "RANGES / COUNTRIES".into(),
+    ]];
+    for l in v["value"].as_array().into_iter().flatten() {
+        let kind = s(&l["@odata.type"]).replace("#microsoft.graph.", "");
+        let what: Vec<String> = l["ipRanges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| s(&r["cidrAddress"]))
+            .chain(
+                l["countriesAndRegions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(s),
+            )
+            .collect();
+        rows.push(vec![
+            s(&l["id"]),
+            s(&l["displayName"]),
+            kind,
+            s(&l["isTrusted"]),
+            what.join(","),
+        ]);
+    }
+    table(rows);
+    Ok(())
+}
+
+/// Splits an import document into named locations and policies.
+fn documents(v: Value) -> anyhow::Result<(Vec<Value>, Vec<Value>)> {
+    let mut locations = Vec::new();
+    let mut policies = Vec::new();
+    let mut items = Vec::new();
+    match v {
+        Value::Array(a) => items = a,
+        Value::Object(mut o) => {
+            if o.contains_key("policies") || o.contains_key("namedLocations") {
+                for key in ["namedLocations", "policies"] {
+                    if let Some(Value::Array(a)) = o.remove(key) {
+                        items.extend(a);
+                    }
+                }
+            } else if let Some(Value::Array(a)) = o.remove("value") {
+                items = a;
+            } else {
+                items.push(Value::Object(o));
+            }
+        }
+        _ => bail!("expected a JSON object or array"),
+    }
+    for item in items {
+        let is_location = item["@odata.type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("NamedLocation"));
+        if is_location {
+            locations.push(item);
+        } else {
+            policies.push(item);
+        }
+    }
+    Ok((locations, policies))
+}
+
+async fn import(t: &Transport, file: &std::path::Path, replace: bool) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let (locations, policies) = documents(v)?;
+    if locations.is_empty() && policies.is_empty() {
+        bail!("{} holds no policies or named locations", file.display());
+    }
+    for (base, docs, what) in [
+        (LOCATIONS, &locations, "named location"),
+        (POLICIES, &policies, "policy"),
+    ] {
+        for doc in docs {
+            let name = s(&doc["displayName"]);
+            let id = doc["id"].as_str().map(str::to_string);
+            let exists = match &id {
+                Some(id) => t
+                    .call(Method::GET, &format!("{base}/{}", enc(id)), None)
+                    .await
+                    .is_ok(),
+                None => false,
+            };
+            match (&id, exists) {
+                (Some(id), true) if replace => {
+                    t.call(
+                        Method::PATCH,
+                        &format!("{base}/{}", enc(id)),
+                        Some(doc.clone()),
+                    )
+                    .await
+                    .with_context(|| format!("{what} '{name}'"))?;
+                    println!("replaced {what} {id} ({name})");
+                }
+                (Some(id), true) => {
+                    bail!("{what} {id} ({name}) already exists; pass --replace to overwrite it")
+                }
+                _ => {
+                    let created = t
+                        .call(Method::POST, base, Some(doc.clone()))
+                        .await
+                        .with_context(|| format!("{what} '{name}'"))?;
+                    println!("imported {what} {} ({name})", s(&created["id"]));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn what_if(t: &Transport, a: WhatIfArgs, json_out: bool) -> anyhow::Result<()> {
+    let mut body = json!({
+        "user": a.user,
+        "clientAppType": a.client_app_type,
+        "mfaDone": a.mfa_done,
+    });
+    for (k, v) in [
+        ("app", &a.app),
+        ("ipAddress", &a.ip),
+        ("platform", &a.platform),
+        ("country", &a.country),
+    ] {
+        if let Some(v) = v {
+            body[k] = json!(v);
+        }
+    }
+    let v = t
+        .call(
+            Method::POST,
+            "/v1.0/identity/conditionalAccess/whatIf",
+            Some(body),
+        )
+        .await?;
+    if json_out {
+        print_json(&v);
+        return Ok(());
+    }
+    let d = &v["decision"];
+    let verdict = match d["result"].as_str() {
+        Some("allow") => "allowed".to_string(),
+        Some("block") => format!("blocked ({})", s(&d["errorCode"])),
+        Some("requireControls") => {
+            let mut need = vec![];
+            for (k, label) in [
+                ("mfa", "MFA"),
+                ("phishingResistant", "phishing-resistant MFA"),
+                ("passwordChange", "password change"),
+                ("reauthentication", "fresh sign-in"),
+            ] {
+                if d[k] == json!(true) {
+                    need.push(label);
+                }
+            }
+            format!("allowed after {}", need.join(" + "))
+        }
+        _ => s(d),
+    };
+    println!("Result: {verdict}");
+    if let Some(c) = v["country"].as_str() {
+        println!("Country: {c}");
+    }
+    println!();
+    println!("Policies that apply:");
+    let mut rows = vec![vec![
+        "NAME".into(),
+        "STATE".into(),
+        "RESULT".into(),
+        "GRANT".into(),
+        "SESSION".into(),
+    ]];
+    for p in v["applying"].as_array().into_iter().flatten() {
+        rows.push(vec![
+            s(&p["displayName"]),
+            state_label(&p["state"]),
+            s(&p["result"]),
+            s(&p["grantControls"]),
+            s(&p["sessionControls"]),
+        ]);
+    }
+    table(rows);
+    println!();
+    println!("Policies that do not apply:");
+    let mut rows = vec![vec!["NAME".into(), "STATE".into(), "EXCLUDED BY".into()]];
+    for p in v["notApplying"].as_array().into_iter().flatten() {
+        rows.push(vec![
+            s(&p["displayName"]),
+            state_label(&p["state"]),
+            s(&p["reason"]),
+        ]);
+    }
+    table(rows);
+    Ok(())
+}
+
+async fn backtest(
+    t: &Transport,
+    file: &std::path::Path,
+    since: &str,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let policy: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let since = since_param(since)?;
+    let v = t
+        .call(
+            Method::POST,
+            "/v1.0/identity/conditionalAccess/backtest",
+            Some(json!({ "policy": policy, "since": since })),
+        )
+        .await?;
+    if json_out {
+        print_json(&v);
+        return Ok(());
+    }
+    println!(
+        "{}: {} sign-ins since {} replayed; would block {}, would prompt {}",
+        s(&v["policy"]),
+        s(&v["signInsReplayed"]),
+        s(&v["since"]),
+        s(&v["wouldBlock"]),
+        s(&v["wouldPrompt"]),
+    );
+    let users = v["users"].as_array().cloned().unwrap_or_default();
+    if !users.is_empty() {
+        println!();
+        let mut rows = vec![vec![
+            "USER".into(),
+            "BLOCKED".into(),
+            "PROMPTED".into(),
+            "UNAFFECTED".into(),
+        ]];
+        for u in &users {
+            rows.push(vec![
+                s(&u["userPrincipalName"]),
+                s(&u["blocked"]),
+                s(&u["prompted"]),
+                s(&u["unaffected"]),
+            ]);
+        }
+        table(rows);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_documents_in_every_shape() {
+        let loc = json!({"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "l"});
+        let pol = json!({"displayName": "p"});
+        let (l, p) = documents(pol.clone()).expect("single");
+        assert_eq!((l.len(), p.len()), (0, 1));
+        let (l, p) = documents(json!([pol.clone(), loc.clone()])).expect("array");
+        assert_eq!((l.len(), p.len()), (1, 1));
+        let (l, p) = documents(json!({"value": [loc.clone()]})).expect("list");
+        assert_eq!((l.len(), p.len()), (1, 0));
+        let (l, p) =
+            documents(json!({"namedLocations": [loc], "policies": [pol]})).expect("export");
+        assert_eq!((l.len(), p.len()), (1, 1));
+        assert!(documents(json!(3)).is_err());
+    }
+
+    #[test]
+    fn grant_summaries() {
+        let p = json!({"grantControls": {"operator": "OR", "builtInControls": ["mfa", "compliantDevice"]}});
+        assert_eq!(grant_summary(&p), "mfa OR compliantDevice");
+        assert_eq!(grant_summary(&json!({})), "-");
+    }
+}
