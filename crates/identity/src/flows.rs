@@ -56,6 +56,10 @@ pub struct Flow {
     /// Conditional access asks for phishing-resistant MFA: only a passkey will do.
     #[serde(default)]
     pub require_passkey: bool,
+    /// Conditional access `persistentBrowser` = `always`: the session cookie outlives the
+    /// browser (otherwise it is a browser-session cookie).
+    #[serde(default)]
+    pub persistent_browser: bool,
 }
 
 impl Flow {

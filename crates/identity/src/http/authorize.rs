@@ -135,6 +135,7 @@ async fn authorize(
         awaiting_continue: false,
         target_app,
         require_passkey: false,
+        persistent_browser: false,
     };
 
     // Single sign-on from an existing session.

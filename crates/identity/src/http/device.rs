@@ -176,6 +176,7 @@ pub async fn handle_device_submit(
         awaiting_continue: false,
         target_app,
         require_passkey: false,
+        persistent_browser: false,
     };
     // No single sign-on here: the device flow is a common phishing vector (someone else's
     // code pasted into a signed-in browser), so the user always signs in explicitly and

@@ -412,6 +412,8 @@ async fn run_policy(
     }
     flow.policies = result.outcomes;
     flow.require_passkey = result.phishing_resistant;
+    flow.persistent_browser = result.session.persistent_browser
+        == Some(mailward_policy::model::PersistentBrowserMode::Always);
     let methods = mfa_methods::methods(ctx, user.id).await?;
     let registered = if flow.require_passkey {
         methods.passkeys > 0
@@ -600,7 +602,8 @@ pub(crate) async fn finish(
             set_cookie = Some(flows::set_cookie(
                 flows::SESSION_COOKIE,
                 &format!("{}.{}", session.id, secret),
-                None,
+                flow.persistent_browser
+                    .then_some(ctx.cfg().tokens.session_secs),
             ));
             session.id
         }
