@@ -5,6 +5,8 @@
 //! **Architecture invariant:** no mocks of mailward components — everything here talks to
 //! real listeners over loopback.
 
+pub mod mail;
+
 pub use reqwest;
 
 use mailward_identity::directory::{CreatedApp, NewApp, NewUser};

@@ -1,0 +1,168 @@
+//! Mailboxes for the mail role: accounts, folders with special-use roles, messages whose
+//! bodies are stored once by content hash, the per-message metadata IMAP/POP3 need (UID,
+//! UIDVALIDITY, flags, internal date, size, modseq), the outbound relay queue, and the
+//! mail role's authentication-policy data (policies, per-account assignment, organization
+//! default).
+//!
+//! [`MailStore`] is the contract; [`sqlite::SqliteMailStore`] the embedded backend. The
+//! pattern follows identity's store: a trait, one module per backend, one conformance suite
+//! every backend passes, so PostgreSQL can follow.
+//!
+//! **Architecture invariants**
+//! - Durability: [`MailStore::append`] and [`MailStore::deliver`] return only after the body
+//!   is on disk (written to a temporary file, fsynced, renamed, directory fsynced) *and* the
+//!   metadata transaction committed. A failure in between leaves at most an unreferenced
+//!   blob, never a row pointing at a missing body.
+//! - UIDs in a folder strictly increase and are never reused for a given UIDVALIDITY.
+//! - Every change to a folder (append, flags, expunge, copy/move in) bumps the folder's
+//!   `highest_modseq`; each message keeps the modseq of its last change (CONDSTORE).
+//! - No clock reads: times that matter are parameters.
+
+pub mod conformance;
+mod flags;
+pub mod model;
+mod names;
+pub mod sqlite;
+
+pub use model::*;
+
+use async_trait::async_trait;
+use mailward_authpolicy::AuthenticationPolicy;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What can go wrong in a store call.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// A name or address already in use.
+    #[error("already exists: {0}")]
+    Exists(&'static str),
+    /// The request breaks a rule (e.g. deleting INBOX, renaming onto a child of itself).
+    #[error("{0}")]
+    Invalid(String),
+    /// The message exceeds the configured size limit.
+    #[error("message too large")]
+    TooLarge,
+    #[error("storage: {0}")]
+    Backend(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The mail store. Every method is one transaction.
+#[async_trait]
+pub trait MailStore: Send + Sync + std::fmt::Debug + 'static {
+    // ---- accounts -------------------------------------------------------------------
+
+    /// The account for an identity user, creating it (with the six special-use folders)
+    /// on first use. `address` is the user's primary SMTP address (stored lowercase).
+    async fn ensure_account(&self, new: NewAccount) -> Result<Account>;
+    async fn account(&self, id: Uuid) -> Result<Option<Account>>;
+    /// By any of the account's addresses (case-insensitive).
+    async fn account_by_address(&self, address: &str) -> Result<Option<Account>>;
+    /// By the identity user's object id (`oid` claim).
+    async fn account_by_user(&self, user_oid: Uuid) -> Result<Option<Account>>;
+    async fn list_accounts(&self) -> Result<Vec<Account>>;
+    /// Deletes the account, its folders and message rows (bodies shared with other
+    /// messages stay).
+    async fn delete_account(&self, id: Uuid) -> Result<()>;
+    /// Assigns an authentication policy by name (`None` = use the organization default).
+    /// `NotFound("authentication policy")` when the name does not exist.
+    async fn set_account_policy(&self, id: Uuid, policy: Option<&str>) -> Result<()>;
+
+    // ---- folders --------------------------------------------------------------------
+
+    async fn folders(&self, account: Uuid) -> Result<Vec<Folder>>;
+    /// By full name; `INBOX` matches case-insensitively (RFC 3501 §5.1).
+    async fn folder(&self, account: Uuid, name: &str) -> Result<Option<Folder>>;
+    async fn folder_by_role(&self, account: Uuid, role: SpecialUse) -> Result<Option<Folder>>;
+    /// Creates a folder (and missing parents, RFC 3501 §6.3.3). `Exists` if present.
+    async fn create_folder(
+        &self,
+        account: Uuid,
+        name: &str,
+        role: Option<SpecialUse>,
+    ) -> Result<Folder>;
+    /// Deletes a folder and its messages. INBOX cannot be deleted (`Invalid`).
+    async fn delete_folder(&self, account: Uuid, name: &str) -> Result<()>;
+    /// Renames a folder and its children. Renaming INBOX moves its messages to the new
+    /// folder and leaves INBOX empty (RFC 3501 §6.3.5).
+    async fn rename_folder(&self, account: Uuid, from: &str, to: &str) -> Result<()>;
+    async fn set_subscribed(&self, account: Uuid, name: &str, subscribed: bool) -> Result<()>;
+    async fn status(&self, folder: FolderId) -> Result<FolderStatus>;
+
+    // ---- messages -------------------------------------------------------------------
+
+    /// Stores a message durably in a folder; returns its UID and the folder's UIDVALIDITY.
+    async fn append(&self, folder: FolderId, msg: NewMessage<'_>) -> Result<Appended>;
+    /// Local delivery: appends the same body (stored once) to the INBOX of each account.
+    async fn deliver(
+        &self,
+        accounts: &[Uuid],
+        raw: &[u8],
+        internal_date: OffsetDateTime,
+    ) -> Result<Vec<Appended>>;
+    /// Metadata of every message in the folder, in UID order.
+    async fn messages(&self, folder: FolderId) -> Result<Vec<MessageMeta>>;
+    /// Metadata of the given UIDs (missing ones skipped), in UID order.
+    async fn messages_by_uid(&self, folder: FolderId, uids: &[u32]) -> Result<Vec<MessageMeta>>;
+    /// The raw RFC 5322 bytes of a stored body.
+    async fn body(&self, blob: &BlobId) -> Result<Vec<u8>>;
+    /// Changes flags of the given UIDs. With `unchanged_since` (CONDSTORE), messages whose
+    /// modseq is greater are left alone and reported in [`FlagUpdate::conflicts`].
+    async fn store_flags(
+        &self,
+        folder: FolderId,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &Flags,
+        unchanged_since: Option<u64>,
+    ) -> Result<FlagUpdate>;
+    /// Copies messages into another folder of the same account, keeping flags and
+    /// internal dates; returns (source UID, new UID) pairs and the target UIDVALIDITY.
+    async fn copy(&self, from: FolderId, uids: &[u32], to: FolderId) -> Result<Copied>;
+    /// Copy then remove from the source, atomically (RFC 6851).
+    async fn move_messages(&self, from: FolderId, uids: &[u32], to: FolderId) -> Result<Copied>;
+    /// Removes messages flagged `\Deleted` (restricted to `uids` when given, UID EXPUNGE);
+    /// returns the removed UIDs in ascending order.
+    async fn expunge(&self, folder: FolderId, uids: Option<&[u32]>) -> Result<Vec<u32>>;
+    /// Removes the given messages whatever their flags (POP3 `DELE` + `QUIT`, REST delete).
+    async fn remove(&self, folder: FolderId, uids: &[u32]) -> Result<Vec<u32>>;
+    /// A receiver that changes whenever something in the account changes (new mail, flags,
+    /// expunge), for IMAP IDLE. In-process only; a multi-node backend would poll.
+    fn watch(&self, account: Uuid) -> tokio::sync::watch::Receiver<u64>;
+
+    // ---- outbound queue -------------------------------------------------------------
+
+    /// Queues a message for relay (durably, like [`MailStore::append`]).
+    async fn enqueue(&self, msg: NewOutbound<'_>) -> Result<Uuid>;
+    /// Up to `limit` queued messages whose next attempt is due at `now`.
+    async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Outbound>>;
+    /// Delivered to the smarthost: removed from the queue.
+    async fn outbound_done(&self, id: Uuid) -> Result<()>;
+    /// A failed attempt: records the error and when to try next (`None` = give up; the
+    /// entry stays with state `failed` for the admin to see).
+    async fn outbound_retry(
+        &self,
+        id: Uuid,
+        error: &str,
+        next_attempt: Option<OffsetDateTime>,
+    ) -> Result<()>;
+    async fn queue(&self) -> Result<Vec<Outbound>>;
+
+    // ---- authentication policies (Exchange's model) --------------------------------
+
+    /// Creates or replaces a policy by name.
+    async fn put_auth_policy(&self, policy: &AuthenticationPolicy) -> Result<()>;
+    async fn auth_policy(&self, name: &str) -> Result<Option<AuthenticationPolicy>>;
+    async fn auth_policies(&self) -> Result<Vec<AuthenticationPolicy>>;
+    /// `Invalid` when the policy is assigned to an account or is the organization default.
+    async fn delete_auth_policy(&self, name: &str) -> Result<()>;
+    async fn default_auth_policy(&self) -> Result<Option<String>>;
+    async fn set_default_auth_policy(&self, name: Option<&str>) -> Result<()>;
+    /// The policy that decides for an account: its own assignment, else the organization
+    /// default (never merged), resolved in one read.
+    async fn effective_auth_policy(&self, account: Uuid) -> Result<EffectivePolicy>;
+}
