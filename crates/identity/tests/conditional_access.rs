@@ -716,3 +716,73 @@ async fn only_policy_admins_may_write_over_https() {
         .unwrap();
     assert_eq!(anonymous.status(), 401);
 }
+
+#[tokio::test]
+async fn relayed_basic_auth_is_client_app_type_other_and_a_legacy_block_stops_it() {
+    let t = start().await;
+    let u = user(&t, "lena").await;
+    let (app, secret) = confidential_app(
+        &t,
+        Some(&["client_credentials"]),
+        &[mailward_types::model::well_known::LEGACY_RELAY_ROLE],
+    )
+    .await;
+    let relay = || async {
+        let res = t
+            .client()
+            .post(t.at("/legacy/v1/authenticate"))
+            .basic_auth(&app, Some(&secret))
+            .json(&json!({
+                "username": u.upn.as_str(), "password": PW, "protocol": "IMAP4",
+                "client_ip": "198.51.100.7", "user_agent": "Thunderbird",
+            }))
+            .send()
+            .await
+            .expect("relay");
+        let status = res.status().as_u16();
+        (status, res.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let (status, body) = relay().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], "allow");
+
+    // A report-only block changes nothing; an enforced one blocks with 53003.
+    let id = create_policy(
+        &t,
+        policy(
+            "Block legacy authentication",
+            "enabledForReportingButNotEnforced",
+            json!({
+                "users": users_all(),
+                "applications": { "includeApplications": ["Office365"] },
+                "clientAppTypes": ["exchangeActiveSync", "other"],
+            }),
+            json!({ "operator": "OR", "builtInControls": ["block"] }),
+        ),
+    )
+    .await;
+    let (_, body) = relay().await;
+    assert_eq!(body["result"], "allow", "{body}");
+    let (status, _) = admin_call(
+        &t,
+        "PATCH",
+        &format!("/v1.0/identity/conditionalAccess/policies/{id}"),
+        Some(json!({ "state": "enabled" })),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, body) = relay().await;
+    assert_ne!(body["result"], "allow", "{body}");
+    assert!(body.to_string().contains("53003"), "{body}");
+
+    t.flush_log().await;
+    let log = signins(&t, u.upn.as_str()).await;
+    let results: Vec<_> = log.iter().filter_map(|e| policy_result(e, &id)).collect();
+    assert!(results.contains(&"reportOnlyFailure"), "{log:#?}");
+    assert!(results.contains(&"failure"), "{log:#?}");
+    assert!(
+        log.iter()
+            .all(|e| e.client_app_used == mailward_types::model::ClientAppType::Other),
+        "{log:#?}"
+    );
+}
