@@ -1,6 +1,6 @@
 //! First-start setup of a tenant: tenant id, the default domain, identity's own resource,
-//! the mail resource and the first-party public clients. Idempotent: a second start finds
-//! everything in place and changes nothing.
+//! the mail resource, the first-party public clients and the admin center's web client.
+//! Idempotent: a second start finds everything in place and changes nothing.
 
 use crate::config::IdentityConfig;
 use mailward_store::{DynStore, StoreError};
@@ -10,6 +10,11 @@ use mailward_types::model::{
 use mailward_types::{ClientId, RedirectUri};
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+/// Client id of the admin center (`/admin`), a first-party confidential web client of
+/// identity itself (the familiar id of the Azure portal). Its secret is generated and kept
+/// sealed by the admin center on first use.
+pub const ADMIN_CENTER_CLIENT_ID: &str = "c44b4083-3bb0-49c1-b47d-974e53cbdf3c";
 
 /// Scopes of identity's own resource (userinfo and the admin API).
 pub const IDENTITY_SCOPES: &[&str] = &["User.Read", well_known::ADMIN_SCOPE];
@@ -82,7 +87,54 @@ pub async fn ensure_tenant(
         now,
     )
     .await?;
+    ensure_admin_center(store, cfg, now).await?;
     Ok(tenant)
+}
+
+/// The admin center's client: confidential (so its sign-ins are `browser` sign-ins), the
+/// authorization code grant only, redirected to `<public_url>/admin/callback`. When the
+/// public URL changes, the new callback is added.
+async fn ensure_admin_center(
+    store: &DynStore,
+    cfg: &IdentityConfig,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let callback = RedirectUri::try_from(format!("{}/admin/callback", cfg.public_url).as_str())
+        .map_err(|e| StoreError::Backend(format!("admin center redirect URI: {e}")))?;
+    match store.app(ADMIN_CENTER_CLIENT_ID).await? {
+        Some(app) if app.redirect_uris.contains(&callback) => Ok(()),
+        Some(_) => store
+            .update_app(
+                ADMIN_CENTER_CLIENT_ID,
+                Box::new(move |mut a| {
+                    a.redirect_uris.push(callback);
+                    Ok(a)
+                }),
+            )
+            .await
+            .map(|_| ()),
+        None => {
+            let client_id = ClientId::try_from(ADMIN_CENTER_CLIENT_ID)
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            store
+                .create_app(
+                    &Application {
+                        client_id,
+                        display_name: "mailward admin center".to_string(),
+                        kind: ClientKind::Confidential,
+                        secret_hash: None,
+                        redirect_uris: vec![callback],
+                        grants: vec![GrantType::AuthorizationCode],
+                        first_party: true,
+                        post_logout_redirect_uris: vec![],
+                        app_roles: vec![],
+                        created_at: now,
+                    },
+                    None,
+                )
+                .await
+        }
+    }
 }
 
 async fn ensure_resource(

@@ -60,6 +60,9 @@ pub struct Flow {
     /// browser (otherwise it is a browser-session cookie).
     #[serde(default)]
     pub persistent_browser: bool,
+    /// The user the policy step judged (for the log when the policy denies).
+    #[serde(default)]
+    pub judged_user: Option<(Uuid, String)>,
 }
 
 impl Flow {

@@ -39,6 +39,47 @@ const TEMPLATES: &[(&str, &str)] = &[
         "signed_out.html",
         include_str!("../templates/signed_out.html"),
     ),
+    // The admin center (`/admin`).
+    (
+        "admin/base.html",
+        include_str!("../templates/admin/base.html"),
+    ),
+    (
+        "admin/home.html",
+        include_str!("../templates/admin/home.html"),
+    ),
+    (
+        "admin/policies.html",
+        include_str!("../templates/admin/policies.html"),
+    ),
+    (
+        "admin/locations.html",
+        include_str!("../templates/admin/locations.html"),
+    ),
+    (
+        "admin/editor.html",
+        include_str!("../templates/admin/editor.html"),
+    ),
+    (
+        "admin/confirm_delete.html",
+        include_str!("../templates/admin/confirm_delete.html"),
+    ),
+    (
+        "admin/whatif.html",
+        include_str!("../templates/admin/whatif.html"),
+    ),
+    (
+        "admin/signins.html",
+        include_str!("../templates/admin/signins.html"),
+    ),
+    (
+        "admin/error.html",
+        include_str!("../templates/admin/error.html"),
+    ),
+    (
+        "admin/denied.html",
+        include_str!("../templates/admin/denied.html"),
+    ),
 ];
 
 impl Templates {

@@ -786,3 +786,36 @@ async fn relayed_basic_auth_is_client_app_type_other_and_a_legacy_block_stops_it
         "{log:#?}"
     );
 }
+
+#[tokio::test]
+async fn an_interactive_sign_in_blocked_by_policy_is_logged_for_the_user() {
+    let t = start().await;
+    let u = user(&t, "ivan").await;
+    let id = create_policy(
+        &t,
+        policy(
+            "Block desktop apps",
+            "enabled",
+            json!({
+                "users": users_all(),
+                "applications": { "includeApplications": ["Office365"] },
+                "clientAppTypes": ["mobileAppsAndDesktopClients"],
+            }),
+            json!({ "operator": "OR", "builtInControls": ["block"] }),
+        ),
+    )
+    .await;
+    let b = Browser::new(&t);
+    let p = pkce();
+    let page = password_pages(&b, &mail_authorize_url(&t, &p, &[]), u.upn.as_str(), PW).await;
+    assert!(page.param("code").is_none(), "{page:?}");
+    assert!(page.html().contains("53003"), "{page:?}");
+    t.flush_log().await;
+    let log = signins(&t, u.upn.as_str()).await;
+    assert!(
+        log.iter().any(|e| e.error_code == Some(53003)
+            && e.user_id == Some(u.id)
+            && policy_result(e, &id) == Some("failure")),
+        "{log:#?}"
+    );
+}

@@ -136,6 +136,7 @@ async fn authorize(
         target_app,
         require_passkey: false,
         persistent_browser: false,
+        judged_user: None,
     };
 
     // Single sign-on from an existing session.

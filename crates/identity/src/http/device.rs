@@ -177,6 +177,7 @@ pub async fn handle_device_submit(
         target_app,
         require_passkey: false,
         persistent_browser: false,
+        judged_user: None,
     };
     // No single sign-on here: the device flow is a common phishing vector (someone else's
     // code pasted into a signed-in browser), so the user always signs in explicitly and

@@ -411,6 +411,7 @@ async fn run_policy(
         });
     }
     flow.policies = result.outcomes;
+    flow.judged_user = Some((user.id, user.upn.to_string()));
     flow.require_passkey = result.phishing_resistant;
     flow.persistent_browser = result.session.persistent_browser
         == Some(mailward_policy::model::PersistentBrowserMode::Always);
@@ -528,6 +529,9 @@ async fn continue_flow(
         SignInState::Complete(done) => finish(ctx, meta, headers, flow, done, now).await,
         SignInState::Denied { code } => {
             let mut entry = entry_for(&flow, meta, now);
+            if let Some((id, upn)) = &flow.judged_user {
+                entry.user(Some(*id), upn);
+            }
             entry
                 .steps(flow.steps.clone())
                 .policies(std::mem::take(&mut flow.policies));

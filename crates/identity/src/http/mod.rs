@@ -3,6 +3,7 @@
 //! place OAuth errors become responses. Each endpoint lives in its own file.
 
 mod admin_api;
+mod admin_pages;
 pub mod admin_api_local {
     //! The marker the local CLI puts on in-process admin requests.
     pub use super::admin_api::LocalAdmin;
@@ -90,6 +91,7 @@ pub fn router(ctx: Ctx) -> Router {
         )
         .merge(admin_api::routes())
         .merge(ca_api::routes())
+        .merge(admin_pages::routes())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(ctx)
