@@ -7,7 +7,9 @@ way users and their programs do.
   and stops the server with SIGINT afterwards. Also runs the admin CLI against the same
   data directory.
 - `start_mailward` / `stop_mailward`: the same for a second, separate instance (e.g.
-  `up --demo`).
+  `up --demo`), optionally with extra `mailward.toml` text.
+- Every instance's mail listeners use free ports; `Mailward.mail` holds them, read from
+  the banner's mail lines.
 - `user` (function fixture): a fresh user, so no test depends on another's state.
 - `Browser`: a scripted browser (`requests.Session` trusting the test CA, redirects
   followed by hand) that fills the sign-in pages: user name, password, TOTP registration
@@ -61,6 +63,15 @@ device_poll_interval_secs = 1
 [identity.passwords]
 memory_kib = 8192
 iterations = 1
+
+[mail.listen]
+http = "127.0.0.1:0"
+imap = "127.0.0.1:0"
+imaps = "127.0.0.1:0"
+pop3 = "127.0.0.1:0"
+pop3s = "127.0.0.1:0"
+submission = "127.0.0.1:0"
+submissions = "127.0.0.1:0"
 """
 
 
@@ -93,6 +104,18 @@ def current_step(now: float | None = None) -> int:
 
 
 @dataclass
+class MailEndpoints:
+    """The mail role of a running `mailward up`, from its banner."""
+
+    url: str  # the HTTP front (autodiscover, REST API), https://localhost:<port>
+    resource: str  # the audience of mail tokens
+    ports: dict[str, int]  # imap, imaps, pop3, pop3s, submission, submissions
+
+    def at(self, path: str) -> str:
+        return f"{self.url}{path}"
+
+
+@dataclass
 class Mailward:
     """A running `mailward up` and the admin CLI on its data directory."""
 
@@ -106,6 +129,7 @@ class Mailward:
     admin_password: str
     proc: subprocess.Popen
     stderr_path: Path
+    mail: MailEndpoints | None = None
 
     def at(self, path: str) -> str:
         """A page or endpoint on identity's host (paths such as /login, /devicelogin)."""
@@ -166,9 +190,9 @@ def _read_lines(stream, q: queue.Queue) -> None:
     q.put(None)
 
 
-def _start_mailward(data: Path, *extra: str) -> Mailward:
+def _start_mailward(data: Path, *extra: str, config_extra: str = "") -> Mailward:
     binary = _mailward_bin()
-    (data / "mailward.toml").write_text(CONFIG_TEMPLATE.format(data_dir=str(data)))
+    (data / "mailward.toml").write_text(CONFIG_TEMPLATE.format(data_dir=str(data)) + config_extra)
     stderr_path = data / "mailward.stderr.log"
     stderr = open(stderr_path, "w")
     proc = subprocess.Popen(
@@ -218,6 +242,19 @@ def _start_mailward(data: Path, *extra: str) -> Mailward:
     ca = field_of(r"^\s+CA\s+(\S+)\s*$")
     admin_upn = field_of(r"^\s+bootstrap admin\s+(\S+@\S+)\s*$")
     admin_password = field_of(r"^\s+password\s+(\S+)\s*$")
+    mail = None
+    m = re.search(r"^\s+mail\s+(https://\S+)\s*$", text, re.M)
+    if m:
+        mail = MailEndpoints(
+            url=m.group(1),
+            resource=field_of(r"^\s+resource\s+(\S+)\s*$"),
+            ports={
+                name: int(port)
+                for name, port in re.findall(
+                    r"^\s+(imaps?|pop3s?|submissions?)\s+\S+:(\d+)\s", text, re.M
+                )
+            },
+        )
     server = Mailward(
         bin=binary,
         data=data,
@@ -229,6 +266,7 @@ def _start_mailward(data: Path, *extra: str) -> Mailward:
         admin_password=admin_password,
         proc=proc,
         stderr_path=stderr_path,
+        mail=mail,
     )
 
     # Ready when discovery answers over TLS with the test CA.

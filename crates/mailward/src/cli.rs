@@ -1,7 +1,8 @@
 //! Command-line interface: every subcommand, its flags and `--help` text, dispatched to
-//! `runtime` (servers) or `admin` (directory and log commands).
+//! `runtime` (servers), `admin` (directory and log commands) or `mailcli` (mail
+//! administration: authentication policies, mailboxes, the organization default).
 
-use crate::{admin, login, runtime};
+use crate::{admin, login, mailcli, runtime};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -31,6 +32,14 @@ pub struct Cli {
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The mail role's URL for mail administration with --remote.
+    #[arg(
+        long,
+        global = true,
+        env = "MAILWARD_MAIL_URL",
+        default_value = "https://localhost:8446"
+    )]
+    pub mail_url: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -59,6 +68,18 @@ pub enum Command {
     Ca(CaCmd),
     /// Show the sign-in log (newest first; --follow keeps printing new entries).
     Signins(SigninsArgs),
+    /// Authentication policies (Exchange's New-/Set-/Get-/Remove-AuthenticationPolicy):
+    /// which protocols may use basic authentication.
+    #[command(subcommand)]
+    Authpolicy(AuthPolicyCmd),
+    /// Mailboxes and the authentication policy each one uses (Enable-Mailbox,
+    /// Set-User -AuthenticationPolicy).
+    #[command(subcommand)]
+    Mailbox(MailboxCmd),
+    /// Organization-wide mail settings (Set-OrganizationConfig
+    /// -DefaultAuthenticationPolicy).
+    #[command(subcommand)]
+    Org(OrgCmd),
     /// Sign in to a remote instance with the device code flow (for --remote).
     Login(login::LoginArgs),
     /// Forget the remote sign-in.
@@ -84,9 +105,81 @@ pub struct UpArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Roles to run, comma separated (default: all). Available now: identity.
-    #[arg(long, value_delimiter = ',', default_value = "identity")]
+    /// Roles to run, comma separated (default: all). Available now: identity, mail.
+    #[arg(long, value_delimiter = ',', default_value = "identity,mail")]
     pub role: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthPolicyCmd {
+    /// Create a policy. Without --allow-basic it allows basic authentication on no
+    /// protocol (the recommended setting).
+    New {
+        name: String,
+        /// Protocols that may use basic authentication, comma separated: imap, pop,
+        /// smtp, rest, activesync, autodiscover, ews, mapi, ...
+        #[arg(long, value_name = "PROTOCOLS")]
+        allow_basic: Option<String>,
+    },
+    /// Change a policy: allow or block basic authentication per protocol (the others
+    /// keep their setting).
+    Set {
+        name: String,
+        #[arg(long, value_name = "PROTOCOLS")]
+        allow_basic: Option<String>,
+        #[arg(long, value_name = "PROTOCOLS")]
+        block_basic: Option<String>,
+    },
+    /// List policies.
+    List,
+    /// Show one policy.
+    Show { name: String },
+    /// Delete a policy no mailbox uses and that is not the organization default.
+    Remove { name: String },
+    /// Import policies from Get-AuthenticationPolicy | ConvertTo-Json output (one object
+    /// or an array). Nothing is imported if any policy is invalid.
+    Import {
+        file: PathBuf,
+        /// Replace policies that already exist instead of failing.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Print every policy as JSON (what `import` reads).
+    Export,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailboxCmd {
+    /// Create the mailbox of a directory user (UPN or object id).
+    Add {
+        user: String,
+        /// The user's object id, when the directory is not on this machine.
+        #[arg(long)]
+        user_id: Option<String>,
+    },
+    /// List mailboxes with their authentication policy.
+    List,
+    /// Show one mailbox (address, UPN or id).
+    Show { user: String },
+    /// Assign an authentication policy (replaces the organization default for this
+    /// mailbox), or `none` to use the default again.
+    Set {
+        user: String,
+        #[arg(long, value_name = "NAME|none")]
+        authentication_policy: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCmd {
+    /// Show the organization's mail settings.
+    Show,
+    /// Change them.
+    Set {
+        /// The policy for every mailbox without its own, or `none`.
+        #[arg(long, value_name = "NAME|none")]
+        default_authentication_policy: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -336,6 +429,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(ref args) => runtime::serve(&cli, args).await,
         Command::Login(ref args) => login::login(&cli, args).await,
         Command::Logout => login::logout(),
+        Command::Authpolicy(_) | Command::Mailbox(_) | Command::Org(_) => mailcli::run(cli).await,
         _ => admin::run(cli).await,
     }
 }

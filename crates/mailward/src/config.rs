@@ -3,6 +3,7 @@
 //! values out of range.
 
 use mailward_identity::IdentityConfig;
+use mailward_mail::MailConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,8 @@ pub struct Config {
     pub log: LogConfig,
     pub storage: StorageConfig,
     pub identity: IdentityConfig,
+    /// The mail role (IMAP, POP3, SMTP submission, autodiscover, REST and admin API).
+    pub mail: MailConfig,
 }
 
 /// `[storage]`: where identity keeps its state.
@@ -38,6 +41,7 @@ impl Default for Config {
             log: LogConfig::default(),
             storage: StorageConfig::default(),
             identity: IdentityConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -112,6 +116,7 @@ impl Config {
             .map_err(|e: toml::de::Error| vec![e.message().to_string()])?;
         // 3. Ranges and relations.
         let mut problems = cfg.identity.validate();
+        problems.extend(cfg.mail.validate());
         if cfg.version != 1 {
             problems.push(format!(
                 "version: {} is not supported (this mailward reads version 1)",
@@ -240,6 +245,30 @@ mod tests {
             "{joined}"
         );
         assert!(errs.len() >= 4, "{joined}");
+    }
+
+    #[test]
+    fn mail_section_is_strict_too() {
+        let text = r#"
+            [mail]
+            hostname = "bad host"
+            colour = "red"
+            [mail.listen]
+            imap = "nowhere"
+            [mail.smarthost]
+            port = "twenty-five"
+        "#;
+        let errs = Config::parse(text).unwrap_err().join("\n");
+        assert!(errs.contains("mail.colour: unknown key"), "{errs}");
+        assert!(errs.contains("mail.smarthost.port:"), "{errs}");
+        let errs =
+            Config::parse("[mail]\nhostname = \"bad host\"\n[mail.listen]\nimap = \"nowhere\"\n")
+                .unwrap_err()
+                .join("\n");
+        assert!(errs.contains("mail.hostname:"), "{errs}");
+        assert!(errs.contains("mail.listen.imap:"), "{errs}");
+        let cfg = Config::parse("[mail.listen]\npop3 = \"\"\nimap = \"127.0.0.1:0\"\n").unwrap();
+        assert_eq!(cfg.mail.listen.pop3, "");
     }
 
     #[test]

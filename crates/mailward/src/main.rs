@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod demo;
 mod login;
+mod mailcli;
 mod runtime;
 
 use clap::Parser;

@@ -1,0 +1,349 @@
+//! The mail role's configuration (`[mail]` in `mailward.toml`). Strict like identity's:
+//! unknown keys are errors (`deny_unknown_fields`), and [`MailConfig::validate`] reports
+//! every bad value with its key path. Optional values are empty strings rather than
+//! absent keys, so the serialised defaults name every valid key.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// `[mail]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// The URL clients reach the HTTP front at (autodiscover, REST API), no trailing
+    /// slash. Empty: `https://<hostname>:<bound HTTP port>`.
+    pub public_url: String,
+    /// This instance's resource URI: the `aud` its tokens carry. Empty: identity's
+    /// `mail_resource_uri` when identity runs in the same process, else `public_url`.
+    pub resource_uri: String,
+    /// The host name clients use for IMAP, POP3 and SMTP (autoconfig, autodiscover) and
+    /// the name SMTP greets with. Must match the TLS certificate.
+    pub hostname: String,
+    /// Domains this instance receives mail for: a recipient there without a mailbox is
+    /// refused instead of relayed. `mailward up` adds its `--domain`.
+    pub local_domains: Vec<String>,
+    /// Largest message accepted (SMTP `SIZE`, IMAP `APPEND`, REST `sendMail`), in octets.
+    pub max_message_size: u32,
+    /// Which authentication-policy switches apply: `cloud` (`AllowBasicAuth*`) or
+    /// `onpremises` (`BlockLegacyAuth*` / `BlockModernAuth*`).
+    pub flavour: String,
+    pub listen: ListenConfig,
+    pub identity: IdentityLinkConfig,
+    pub smarthost: SmarthostConfig,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            public_url: String::new(),
+            resource_uri: String::new(),
+            hostname: "localhost".into(),
+            local_domains: vec![],
+            max_message_size: 35 * 1024 * 1024,
+            flavour: "cloud".into(),
+            listen: ListenConfig::default(),
+            identity: IdentityLinkConfig::default(),
+            smarthost: SmarthostConfig::default(),
+        }
+    }
+}
+
+/// `[mail.listen]`: one address per listener; an empty string switches that listener off.
+/// Port 0 picks a free port (the bound address is reported).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    /// HTTPS: autodiscover, autoconfig, REST API, admin API, metrics.
+    pub http: String,
+    /// IMAP with STARTTLS.
+    pub imap: String,
+    /// IMAP over implicit TLS.
+    pub imaps: String,
+    /// POP3 with STLS.
+    pub pop3: String,
+    /// POP3 over implicit TLS.
+    pub pop3s: String,
+    /// SMTP submission with STARTTLS (RFC 6409).
+    pub submission: String,
+    /// SMTP submission over implicit TLS (RFC 8314).
+    pub submissions: String,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            http: "127.0.0.1:8446".into(),
+            imap: "127.0.0.1:1143".into(),
+            imaps: "127.0.0.1:1993".into(),
+            pop3: "127.0.0.1:1110".into(),
+            pop3s: "127.0.0.1:1995".into(),
+            submission: "127.0.0.1:1587".into(),
+            submissions: "127.0.0.1:1465".into(),
+        }
+    }
+}
+
+/// The listeners by name, in the order they are reported.
+pub(crate) const LISTENERS: [Listener; 7] = [
+    Listener::Http,
+    Listener::Imap,
+    Listener::Imaps,
+    Listener::Pop3,
+    Listener::Pop3s,
+    Listener::Submission,
+    Listener::Submissions,
+];
+
+/// One of the mail role's listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Listener {
+    Http,
+    Imap,
+    Imaps,
+    Pop3,
+    Pop3s,
+    Submission,
+    Submissions,
+}
+
+impl Listener {
+    /// The key under `[mail.listen]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Listener::Http => "http",
+            Listener::Imap => "imap",
+            Listener::Imaps => "imaps",
+            Listener::Pop3 => "pop3",
+            Listener::Pop3s => "pop3s",
+            Listener::Submission => "submission",
+            Listener::Submissions => "submissions",
+        }
+    }
+
+    /// Whether the listener starts with a TLS handshake (else plaintext with STARTTLS).
+    pub fn implicit_tls(self) -> bool {
+        matches!(
+            self,
+            Listener::Http | Listener::Imaps | Listener::Pop3s | Listener::Submissions
+        )
+    }
+}
+
+impl ListenConfig {
+    /// The configured address of a listener (`""` = off).
+    pub fn get(&self, l: Listener) -> &str {
+        match l {
+            Listener::Http => &self.http,
+            Listener::Imap => &self.imap,
+            Listener::Imaps => &self.imaps,
+            Listener::Pop3 => &self.pop3,
+            Listener::Pop3s => &self.pop3s,
+            Listener::Submission => &self.submission,
+            Listener::Submissions => &self.submissions,
+        }
+    }
+
+    /// Sets every listener's port to 0 on its configured IP (tests, parallel instances).
+    pub fn all_random(&mut self) {
+        for l in LISTENERS {
+            let slot = match l {
+                Listener::Http => &mut self.http,
+                Listener::Imap => &mut self.imap,
+                Listener::Imaps => &mut self.imaps,
+                Listener::Pop3 => &mut self.pop3,
+                Listener::Pop3s => &mut self.pop3s,
+                Listener::Submission => &mut self.submission,
+                Listener::Submissions => &mut self.submissions,
+            };
+            if let Ok(mut addr) = slot.parse::<SocketAddr>() {
+                addr.set_port(0);
+                *slot = addr.to_string();
+            }
+        }
+    }
+}
+
+/// `[mail.identity]`: how the mail role reaches identity when identity does not run in
+/// the same process. All empty under `mailward up` and `serve --role identity,mail`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityLinkConfig {
+    /// Identity's base URL, e.g. `https://login.example.com`.
+    pub url: String,
+    /// The exact issuer of tokens; empty: read from `<url>/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// Extra trusted CA certificates (PEM) for identity's TLS.
+    pub ca_file: String,
+    /// Client id of this instance's confidential application holding the
+    /// `LegacyAuth.Relay` role (relayed basic authentication). Empty: basic
+    /// authentication cannot succeed (it is refused by default policy anyway).
+    pub relay_client_id: String,
+    /// A file (mode 0600) holding that application's secret.
+    pub relay_client_secret_file: String,
+}
+
+/// `[mail.smarthost]`: where mail for other domains goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmarthostConfig {
+    /// Host name (also the TLS server name). Empty: no relay; such mail stays queued.
+    pub host: String,
+    pub port: u16,
+    /// Require STARTTLS with the smarthost.
+    pub starttls: bool,
+    /// Trusted CA certificates (PEM) for the smarthost; empty: the public web PKI.
+    pub ca_file: String,
+}
+
+impl Default for SmarthostConfig {
+    fn default() -> Self {
+        SmarthostConfig {
+            host: String::new(),
+            port: 25,
+            starttls: true,
+            ca_file: String::new(),
+        }
+    }
+}
+
+impl MailConfig {
+    /// Every problem, each with its key path under `mail.`.
+    pub fn validate(&self) -> Vec<String> {
+        let mut out = vec![];
+        if !self.public_url.is_empty() {
+            match url::Url::parse(&self.public_url) {
+                Ok(u) if u.scheme() == "https" && u.host_str().is_some() => {
+                    if self.public_url.ends_with('/') {
+                        out.push("mail.public_url: no trailing slash".into());
+                    }
+                }
+                _ => out.push("mail.public_url: must be an https:// URL".into()),
+            }
+        }
+        if !self.resource_uri.is_empty() && url::Url::parse(&self.resource_uri).is_err() {
+            out.push("mail.resource_uri: not a URI".into());
+        }
+        if self.hostname.is_empty()
+            || self
+                .hostname
+                .chars()
+                .any(|c| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+        {
+            out.push("mail.hostname: must be a DNS name such as mail.example.com".into());
+        }
+        for (i, d) in self.local_domains.iter().enumerate() {
+            if d.is_empty() || d.contains('@') || d.chars().any(|c| c.is_whitespace()) {
+                out.push(format!("mail.local_domains[{i}]: {d:?} is not a domain"));
+            }
+        }
+        if self.max_message_size < 1024 {
+            out.push("mail.max_message_size: at least 1024 octets".into());
+        }
+        if self.flavour_value().is_none() {
+            out.push("mail.flavour: must be \"cloud\" or \"onpremises\"".into());
+        }
+        for l in LISTENERS {
+            let v = self.listen.get(l);
+            if !v.is_empty() && v.parse::<SocketAddr>().is_err() {
+                out.push(format!(
+                    "mail.listen.{}: {v:?} is not an address such as 127.0.0.1:{} (or \"\" for off)",
+                    l.key(),
+                    match l {
+                        Listener::Http => 8446,
+                        Listener::Imap => 1143,
+                        Listener::Imaps => 1993,
+                        Listener::Pop3 => 1110,
+                        Listener::Pop3s => 1995,
+                        Listener::Submission => 1587,
+                        Listener::Submissions => 1465,
+                    }
+                ));
+            }
+        }
+        if self.listen.http.is_empty() {
+            out.push("mail.listen.http: the HTTP front cannot be switched off".into());
+        }
+        let id = &self.identity;
+        if !id.url.is_empty() && !id.url.starts_with("https://") {
+            out.push("mail.identity.url: must be an https:// URL".into());
+        }
+        if id.relay_client_id.is_empty() != id.relay_client_secret_file.is_empty() {
+            out.push(
+                "mail.identity: set both relay_client_id and relay_client_secret_file, or neither"
+                    .into(),
+            );
+        }
+        if !self.smarthost.host.is_empty() && self.smarthost.port == 0 {
+            out.push("mail.smarthost.port: must not be 0".into());
+        }
+        out
+    }
+
+    /// The configured flavour, if valid.
+    pub fn flavour_value(&self) -> Option<mailward_authpolicy::Flavour> {
+        match self.flavour.as_str() {
+            "cloud" => Some(mailward_authpolicy::Flavour::Cloud),
+            "onpremises" => Some(mailward_authpolicy::Flavour::OnPremises),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(MailConfig::default().validate(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_problem_is_named() {
+        let cfg = MailConfig {
+            public_url: "http://x/".into(),
+            hostname: "bad host".into(),
+            local_domains: vec!["a@b".into()],
+            max_message_size: 1,
+            flavour: "hybrid".into(),
+            listen: ListenConfig {
+                imap: "nowhere".into(),
+                http: String::new(),
+                ..ListenConfig::default()
+            },
+            identity: IdentityLinkConfig {
+                url: "http://id".into(),
+                relay_client_id: "x".into(),
+                ..IdentityLinkConfig::default()
+            },
+            ..MailConfig::default()
+        };
+        let errs = cfg.validate().join("\n");
+        for key in [
+            "mail.public_url",
+            "mail.hostname",
+            "mail.local_domains[0]",
+            "mail.max_message_size",
+            "mail.flavour",
+            "mail.listen.imap",
+            "mail.listen.http",
+            "mail.identity.url",
+            "mail.identity:",
+        ] {
+            assert!(errs.contains(key), "{key} missing in\n{errs}");
+        }
+    }
+
+    #[test]
+    fn all_random_keeps_ips_and_off_switches() {
+        let mut l = ListenConfig {
+            pop3: String::new(),
+            imap: "0.0.0.0:143".into(),
+            ..ListenConfig::default()
+        };
+        l.all_random();
+        assert_eq!(l.imap, "0.0.0.0:0");
+        assert_eq!(l.http, "127.0.0.1:0");
+        assert_eq!(l.pop3, "");
+    }
+}

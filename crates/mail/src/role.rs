@@ -1,0 +1,443 @@
+//! Starting the mail role: [`start`] opens the store (creating the secure organization
+//! default on first start), builds the authentication pipeline and binds every listener;
+//! [`Mail::run`] serves IMAP, POP3, SMTP submission and HTTPS, runs the relay worker and
+//! hourly blob garbage collection, and stops accepting when shutdown resolves.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mailward_authpolicy::{AuthenticationPolicy, PolicyName, Protocol};
+use mailward_mailauth::{
+    AuthFailure, BearerConfig, BearerValidator, CheckedUser, CredentialCheck, Pipeline,
+    PipelineConfig, RelayConfig, RelayedCheck,
+};
+use mailward_mailstore::MailStore;
+use mailward_mailstore::sqlite::{MailStoreConfig, SqliteMailStore};
+use mailward_types::Secret;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{LISTENERS, Listener, MailConfig};
+use crate::http::{self, Endpoints, Shared};
+
+/// The organization default created on first start: basic authentication on no protocol.
+pub const DEFAULT_POLICY_NAME: &str = "Block Basic Auth";
+
+/// How long a "could basic authentication work here?" answer is reused. Policy changes
+/// made through this instance's admin API apply at once; changes written to the store by
+/// another process (the CLI on the data directory) within this time.
+const BASIC_POSSIBLE_TTL: time::Duration = time::Duration::seconds(5);
+
+/// Why the mail role could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("mail.listen.{key}: cannot listen on {addr}: {source} (is another mailward running?)")]
+    Bind {
+        key: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("mail store: {0}")]
+    Store(#[from] mailward_mailstore::StoreError),
+    #[error("identity: {0}")]
+    Identity(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How this instance reaches and trusts identity.
+#[derive(Debug, Clone)]
+pub struct IdentityLink {
+    /// Identity's base URL (its own resource URI, the audience of admin tokens).
+    pub url: String,
+    /// The exact `iss` of identity's tokens.
+    pub issuer: String,
+    /// Extra trusted CA certificates (PEM) for identity's TLS.
+    pub ca_file: Option<PathBuf>,
+    /// This instance's relay application (client id, secret), for relayed basic
+    /// authentication.
+    pub relay: Option<(String, Secret<String>)>,
+}
+
+/// What the mail role needs from the process that runs it.
+#[derive(Debug, Clone)]
+pub struct MailDeps {
+    /// The mail role's state directory (`<data>/mail`).
+    pub data_dir: PathBuf,
+    /// TLS for every listener (certificate and key; ALPN is adjusted per protocol).
+    pub tls: Arc<rustls::ServerConfig>,
+    pub identity: IdentityLink,
+}
+
+/// A started mail role: store open, listeners bound, not serving yet.
+#[derive(Debug)]
+pub struct Mail {
+    listeners: Vec<(Listener, TcpListener)>,
+    addrs: BTreeMap<Listener, SocketAddr>,
+    shared: Arc<Shared>,
+    store: Arc<SqliteMailStore>,
+    tls: Arc<rustls::ServerConfig>,
+    relay: Option<Arc<mailward_smtp::Relay>>,
+}
+
+/// Reads identity's issuer from `<url>/.well-known/openid-configuration`.
+pub async fn discover_issuer(url: &str, ca_file: Option<&Path>) -> Result<String, MailError> {
+    let http = http::https_client(ca_file).map_err(MailError::Identity)?;
+    let doc: serde_json::Value = http
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            url.trim_end_matches('/')
+        ))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| MailError::Identity(format!("discovery at {url}: {e}")))?
+        .json()
+        .await
+        .map_err(|e| MailError::Identity(format!("discovery at {url}: {e}")))?;
+    doc["issuer"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| MailError::Identity(format!("discovery at {url} names no issuer")))
+}
+
+/// Opens the store, creates the organization default on first start, builds the
+/// pipeline and binds every configured listener.
+pub async fn start(cfg: MailConfig, deps: MailDeps) -> Result<Mail, MailError> {
+    let problems = cfg.validate();
+    if !problems.is_empty() {
+        return Err(MailError::Config(problems.join("; ")));
+    }
+    let flavour = cfg
+        .flavour_value()
+        .ok_or_else(|| MailError::Config("mail.flavour".into()))?;
+
+    // Listeners first: a port in use is the most likely failure and costs nothing to find.
+    let mut listeners = Vec::new();
+    let mut addrs = BTreeMap::new();
+    for l in LISTENERS {
+        let addr = cfg.listen.get(l);
+        if addr.is_empty() {
+            continue;
+        }
+        let bind_err = |source| MailError::Bind {
+            key: l.key(),
+            addr: addr.to_string(),
+            source,
+        };
+        let listener = TcpListener::bind(addr).await.map_err(bind_err)?;
+        addrs.insert(l, listener.local_addr().map_err(bind_err)?);
+        listeners.push((l, listener));
+    }
+    let http_addr = addrs
+        .get(&Listener::Http)
+        .copied()
+        .ok_or_else(|| MailError::Config("mail.listen.http is required".into()))?;
+    let public_url = if cfg.public_url.is_empty() {
+        format!("https://{}:{}", cfg.hostname, http_addr.port())
+    } else {
+        cfg.public_url.clone()
+    };
+    let resource_uri = if cfg.resource_uri.is_empty() {
+        public_url.clone()
+    } else {
+        cfg.resource_uri.clone()
+    };
+
+    std::fs::create_dir_all(&deps.data_dir)?;
+    let first_start = !deps.data_dir.join("mail.db").exists();
+    let store = Arc::new(
+        SqliteMailStore::open_with(
+            &deps.data_dir,
+            MailStoreConfig {
+                max_message_size: cfg.max_message_size,
+                ..MailStoreConfig::default()
+            },
+        )
+        .await?,
+    );
+    if first_start {
+        bootstrap_policy(store.as_ref()).await?;
+    }
+    let dyn_store: Arc<dyn MailStore> = store.clone();
+
+    let id = &deps.identity;
+    let mut bearer = BearerConfig::new(id.issuer.clone(), resource_uri.clone());
+    bearer.ca_file = id.ca_file.clone();
+    let validator = BearerValidator::new(bearer).map_err(|e| MailError::Identity(e.to_string()))?;
+    let credentials: Arc<dyn CredentialCheck> = match &id.relay {
+        Some((client_id, secret)) => Arc::new(
+            RelayedCheck::new(RelayConfig {
+                identity_url: id.url.clone(),
+                client_id: client_id.clone(),
+                client_secret: secret.clone(),
+                ca_file: id.ca_file.clone(),
+                http_timeout: Duration::from_secs(15),
+            })
+            .map_err(|e| MailError::Identity(e.to_string()))?,
+        ),
+        None => Arc::new(NoRelay),
+    };
+    let pipeline = Arc::new(Pipeline::new(
+        dyn_store.clone(),
+        validator,
+        credentials,
+        PipelineConfig {
+            flavour,
+            basic_possible_ttl: BASIC_POSSIBLE_TTL,
+            ..PipelineConfig::default()
+        },
+    ));
+
+    let relay = if cfg.smarthost.host.is_empty() {
+        None
+    } else {
+        let mut rc = mailward_smtp::RelayConfig::new(
+            cfg.smarthost.host.clone(),
+            cfg.smarthost.port,
+            cfg.hostname.clone(),
+        );
+        rc.starttls = cfg.smarthost.starttls;
+        rc.ca_file =
+            (!cfg.smarthost.ca_file.is_empty()).then(|| cfg.smarthost.ca_file.clone().into());
+        Some(Arc::new(
+            mailward_smtp::Relay::new(dyn_store.clone(), rc)
+                .map_err(|e| MailError::Config(format!("mail.smarthost: {e}")))?,
+        ))
+    };
+
+    let admin_tokens = http::admin::TokenCheck::new(id).map_err(MailError::Identity)?;
+    let endpoints = Endpoints {
+        public_url,
+        resource_uri,
+        hostname: cfg.hostname.clone(),
+        identity_url: id.url.trim_end_matches('/').to_string(),
+        issuer: id.issuer.clone(),
+        local_domains: cfg
+            .local_domains
+            .iter()
+            .map(|d| d.to_ascii_lowercase())
+            .collect(),
+        ports: addrs.iter().map(|(l, a)| (*l, a.port())).collect(),
+    };
+    let shared = Arc::new(Shared {
+        store: dyn_store,
+        pipeline,
+        endpoints,
+        admin: Some(Arc::new(admin_tokens)),
+        max_message_size: cfg.max_message_size,
+    });
+    Ok(Mail {
+        listeners,
+        addrs,
+        shared,
+        store,
+        tls: deps.tls,
+        relay,
+    })
+}
+
+/// First start: "Block Basic Auth" (basic allowed on no protocol, legacy blocked
+/// everywhere an on-premises switch exists) becomes the organization default.
+async fn bootstrap_policy(store: &dyn MailStore) -> Result<(), MailError> {
+    if store.default_auth_policy().await?.is_some() {
+        return Ok(());
+    }
+    let name =
+        PolicyName::try_from(DEFAULT_POLICY_NAME).map_err(|e| MailError::Config(e.to_string()))?;
+    if store.auth_policy(DEFAULT_POLICY_NAME).await?.is_none() {
+        store
+            .put_auth_policy(&AuthenticationPolicy::block_all_basic(name))
+            .await?;
+    }
+    store
+        .set_default_auth_policy(Some(DEFAULT_POLICY_NAME))
+        .await?;
+    tracing::info!(
+        policy = DEFAULT_POLICY_NAME,
+        "organization default authentication policy created"
+    );
+    Ok(())
+}
+
+impl Mail {
+    /// The bound address of a listener (`None` when switched off).
+    pub fn addr(&self, l: Listener) -> Option<SocketAddr> {
+        self.addrs.get(&l).copied()
+    }
+
+    /// Where clients reach the HTTP front.
+    pub fn public_url(&self) -> &str {
+        &self.shared.endpoints.public_url
+    }
+
+    /// The audience of this instance's tokens.
+    pub fn resource_uri(&self) -> &str {
+        &self.shared.endpoints.resource_uri
+    }
+
+    pub fn store(&self) -> Arc<dyn MailStore> {
+        self.shared.store.clone()
+    }
+
+    pub fn pipeline(&self) -> Arc<Pipeline> {
+        self.shared.pipeline.clone()
+    }
+
+    /// The HTTP front's router (what the HTTPS listener serves).
+    pub fn router(&self) -> axum::Router {
+        http::router(self.shared.clone())
+    }
+
+    /// Serves every listener until `shutdown` resolves; then stops accepting, stops the
+    /// relay worker and returns (connections in progress end with the process).
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), MailError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let mut mail_tls = (*self.tls).clone();
+        mail_tls.alpn_protocols.clear();
+        let mail_tls = Arc::new(mail_tls);
+        let store = self.shared.store.clone();
+        let auth: Arc<dyn mailward_mailauth::Authenticator> = self.shared.pipeline.clone();
+        let imap = mailward_imap::ImapServer::new(
+            store.clone(),
+            auth.clone(),
+            mail_tls.clone(),
+            mailward_imap::Limits {
+                max_message_size: self.shared.max_message_size,
+                ..mailward_imap::Limits::default()
+            },
+        );
+        let pop3 = Arc::new(mailward_pop3::Pop3Server {
+            store: store.clone(),
+            auth: auth.clone(),
+            tls: mail_tls.clone(),
+            limits: mailward_pop3::Limits::default(),
+        });
+        let mut smtp_cfg = mailward_smtp::SmtpConfig::new(
+            self.shared.endpoints.hostname.clone(),
+            self.shared.endpoints.local_domains.clone(),
+        );
+        smtp_cfg.max_message_size = u64::from(self.shared.max_message_size);
+        let smtp = Arc::new(mailward_smtp::SmtpServer {
+            store: store.clone(),
+            auth,
+            tls: mail_tls,
+            config: smtp_cfg,
+        });
+        let router = http::router(self.shared.clone());
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for (l, listener) in self.listeners {
+            let implicit = l.implicit_tls();
+            let stop = stopped();
+            match l {
+                Listener::Http => {
+                    let tls = self.tls.clone();
+                    let router = router.clone();
+                    tasks.spawn(async move {
+                        (
+                            l,
+                            mailward_net::serve_https(listener, tls, router, stop).await,
+                        )
+                    });
+                }
+                Listener::Imap | Listener::Imaps => {
+                    let imap = imap.clone();
+                    tasks.spawn(async move { (l, imap.run_until(listener, implicit, stop).await) });
+                }
+                Listener::Pop3 | Listener::Pop3s => {
+                    let pop3 = pop3.clone();
+                    tasks.spawn(async move {
+                        tokio::select! {
+                            r = pop3.run(listener, implicit) => (l, r),
+                            _ = stop => (l, Ok(())),
+                        }
+                    });
+                }
+                Listener::Submission | Listener::Submissions => {
+                    let smtp = smtp.clone();
+                    tasks.spawn(async move {
+                        tokio::select! {
+                            r = smtp.run(listener, implicit) => (l, r),
+                            _ = stop => (l, Ok(())),
+                        }
+                    });
+                }
+            }
+        }
+        let mut background = tokio::task::JoinSet::new();
+        if let Some(relay) = self.relay {
+            background.spawn(relay.run(stopped()));
+        }
+        let gc_store = self.store.clone();
+        let gc_stop = stopped();
+        background.spawn(async move {
+            tokio::pin!(gc_stop);
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tokio::select! {
+                    _ = &mut gc_stop => return,
+                    _ = tick.tick() => {}
+                }
+                match gc_store.gc_blobs(mailward_types::clock::now()).await {
+                    Ok(report) => tracing::debug!(?report, "mail blob garbage collection"),
+                    Err(e) => tracing::warn!(error = %e, "mail blob garbage collection failed"),
+                }
+            }
+        });
+
+        tracing::info!(addrs = ?self.addrs, public_url = %self.shared.endpoints.public_url, "mail role serving");
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(done) = tasks.join_next() => match done {
+                    Ok((l, Err(e))) => tracing::error!(listener = l.key(), error = %e, "mail listener stopped"),
+                    Ok((l, Ok(()))) => tracing::warn!(listener = l.key(), "mail listener stopped"),
+                    Err(e) => tracing::error!(error = %e, "mail listener task failed"),
+                },
+            }
+        }
+        let _ = stop_tx.send(true);
+        while tasks.join_next().await.is_some() {}
+        while background.join_next().await.is_some() {}
+        tracing::info!("mail role stopped");
+        Ok(())
+    }
+}
+
+/// The credential check when no relay application is configured: basic authentication
+/// that an authentication policy allowed still cannot be verified.
+#[derive(Debug)]
+struct NoRelay;
+
+#[async_trait]
+impl CredentialCheck for NoRelay {
+    async fn check(
+        &self,
+        _username: &str,
+        _password: &Secret<String>,
+        protocol: Protocol,
+        _client_ip: std::net::IpAddr,
+        _user_agent: Option<&str>,
+    ) -> Result<CheckedUser, AuthFailure> {
+        tracing::error!(%protocol, "basic authentication allowed by policy, but no relay application is configured (mail.identity.relay_client_id)");
+        Err(AuthFailure::Unavailable)
+    }
+}

@@ -1,0 +1,475 @@
+//! Mail administration commands, after Exchange's cmdlets: `authpolicy` (authentication
+//! policies), `mailbox` (mailboxes and their policy) and `org` (the organization default).
+//! Every command is a request to the mail admin API, sent either to the mail role's admin
+//! router in-process over the local data directory (marked as the local administrator)
+//! or over HTTPS to `--mail-url` with the token of `mailward login`.
+
+use crate::admin::{self, enc, print_json, s, table};
+use crate::cli::{AuthPolicyCmd, Cli, Command, MailboxCmd, OrgCmd};
+use crate::{login, runtime};
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::body::Body;
+use http_body_util::BodyExt;
+use mailward_authpolicy::{AuthenticationPolicy, Switch, SwitchKind, parse_protocol_list};
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// Where mail admin requests go.
+enum MailTransport {
+    Local(Router),
+    Remote {
+        base: String,
+        token: String,
+        client: reqwest::Client,
+    },
+}
+
+/// A failed request: the HTTP status and the API's message.
+#[derive(Debug)]
+struct ApiError {
+    status: u16,
+    message: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl MailTransport {
+    async fn open(cli: &Cli) -> anyhow::Result<MailTransport> {
+        if cli.remote {
+            let session = login::session().await?;
+            let client = login::http_client(session.ca.as_deref())?;
+            return Ok(MailTransport::Remote {
+                base: cli.mail_url.trim_end_matches('/').to_string(),
+                token: session.access_token,
+                client,
+            });
+        }
+        let cfg = runtime::load_config(cli)?;
+        let dir = cfg.data_dir.join("mail");
+        if !dir.join("mail.db").exists() {
+            bail!(
+                "no mail data in {} — run `mailward up` (or `serve --role mail`) first, pass --data DIR, or use --remote after `mailward login`",
+                dir.display()
+            );
+        }
+        let store = mailward_mailstore::sqlite::SqliteMailStore::open(&dir)
+            .await
+            .with_context(|| format!("opening the mail store in {}", dir.display()))?;
+        Ok(MailTransport::Local(mailward_mail::local_admin_router(
+            Arc::new(store),
+        )))
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let (status, bytes) = match self {
+            MailTransport::Local(router) => {
+                let mut req = axum::http::Request::builder()
+                    .method(method.as_str())
+                    .uri(path)
+                    .header("content-type", "application/json")
+                    .body(match &body {
+                        Some(b) => Body::from(serde_json::to_vec(b)?),
+                        None => Body::empty(),
+                    })?;
+                req.extensions_mut().insert(mailward_mail::LocalAdmin);
+                let res = router.clone().oneshot(req).await?;
+                let status = res.status().as_u16();
+                (status, res.into_body().collect().await?.to_bytes().to_vec())
+            }
+            MailTransport::Remote {
+                base,
+                token,
+                client,
+            } => {
+                let mut rb = client
+                    .request(method, format!("{base}{path}"))
+                    .bearer_auth(token);
+                if let Some(b) = &body {
+                    rb = rb.json(b);
+                }
+                let res = rb
+                    .send()
+                    .await
+                    .with_context(|| format!("cannot reach the mail role at {base}"))?;
+                let status = res.status().as_u16();
+                (status, res.bytes().await?.to_vec())
+            }
+        };
+        let value: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        if status >= 400 {
+            let message = value["error"]["message"]
+                .as_str()
+                .unwrap_or("request failed")
+                .to_string();
+            let message = match status {
+                401 => format!("{message} — sign in again with `mailward login`"),
+                _ => message,
+            };
+            return Err(ApiError { status, message }.into());
+        }
+        Ok(value)
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let t = MailTransport::open(&cli).await?;
+    let json_out = cli.json;
+    match cli.command {
+        Command::Authpolicy(ref cmd) => authpolicy(&t, cmd, json_out).await,
+        Command::Mailbox(ref cmd) => mailbox(&cli, &t, cmd, json_out).await,
+        Command::Org(ref cmd) => org(&t, cmd, json_out).await,
+        _ => Ok(()),
+    }
+}
+
+/// `none` (any case) means "no policy".
+fn policy_arg(name: &str) -> Value {
+    if name.eq_ignore_ascii_case("none") {
+        Value::Null
+    } else {
+        json!(name)
+    }
+}
+
+/// `AllowBasicAuth<P>: on` for every protocol of a CLI list.
+fn basic_switches(list: &str, on: bool, out: &mut Map<String, Value>) -> anyhow::Result<()> {
+    let protocols = parse_protocol_list(list)?;
+    for p in protocols.iter() {
+        let switch = Switch::try_new(SwitchKind::AllowBasicAuth, p)?;
+        out.insert(switch.name(), json!(on));
+    }
+    Ok(())
+}
+
+/// The protocols of a policy's switches of one kind, as `Imap,Smtp` or `-`.
+fn summary(v: &Value, kind: SwitchKind) -> String {
+    match AuthenticationPolicy::from_json(&v.to_string()) {
+        Ok(p) => {
+            let set = p.protocols(kind);
+            if set.is_empty() {
+                "-".into()
+            } else {
+                set.to_string()
+            }
+        }
+        Err(_) => "?".into(),
+    }
+}
+
+fn policy_path(name: &str) -> String {
+    format!("/admin/v1/authenticationPolicies/{}", path_segment(name))
+}
+
+/// A path segment (spaces as %20, not +).
+fn path_segment(s: &str) -> String {
+    enc(s).replace('+', "%20")
+}
+
+async fn authpolicy(t: &MailTransport, cmd: &AuthPolicyCmd, json_out: bool) -> anyhow::Result<()> {
+    match cmd {
+        AuthPolicyCmd::New { name, allow_basic } => {
+            let mut doc = Map::new();
+            doc.insert("Name".into(), json!(name));
+            if let Some(list) = allow_basic {
+                basic_switches(list, true, &mut doc)?;
+            }
+            let v = t
+                .call(
+                    Method::POST,
+                    "/admin/v1/authenticationPolicies",
+                    Some(Value::Object(doc)),
+                )
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!(
+                    "created authentication policy {} (basic authentication allowed for: {})",
+                    s(&v["Name"]),
+                    summary(&v, SwitchKind::AllowBasicAuth)
+                );
+            }
+        }
+        AuthPolicyCmd::Set {
+            name,
+            allow_basic,
+            block_basic,
+        } => {
+            let mut patch = Map::new();
+            if let Some(list) = block_basic {
+                basic_switches(list, false, &mut patch)?;
+            }
+            if let Some(list) = allow_basic {
+                basic_switches(list, true, &mut patch)?;
+            }
+            if patch.is_empty() {
+                bail!("nothing to change: give --allow-basic and/or --block-basic");
+            }
+            let v = t
+                .call(
+                    Method::PATCH,
+                    &policy_path(name),
+                    Some(Value::Object(patch)),
+                )
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!(
+                    "updated {} (basic authentication allowed for: {})",
+                    s(&v["Name"]),
+                    summary(&v, SwitchKind::AllowBasicAuth)
+                );
+            }
+        }
+        AuthPolicyCmd::List => {
+            let v = t
+                .call(Method::GET, "/admin/v1/authenticationPolicies", None)
+                .await?;
+            if json_out {
+                print_json(&v);
+                return Ok(());
+            }
+            let default = v["defaultAuthenticationPolicy"]
+                .as_str()
+                .unwrap_or_default();
+            let mut rows = vec![vec![
+                "NAME".into(),
+                "ALLOW BASIC".into(),
+                "BLOCK LEGACY".into(),
+                "BLOCK MODERN".into(),
+                "DEFAULT".into(),
+            ]];
+            for p in v["value"].as_array().into_iter().flatten() {
+                let name = s(&p["Name"]);
+                rows.push(vec![
+                    name.clone(),
+                    summary(p, SwitchKind::AllowBasicAuth),
+                    summary(p, SwitchKind::BlockLegacyAuth),
+                    summary(p, SwitchKind::BlockModernAuth),
+                    if name.eq_ignore_ascii_case(default) {
+                        "yes"
+                    } else {
+                        ""
+                    }
+                    .into(),
+                ]);
+            }
+            table(rows);
+        }
+        AuthPolicyCmd::Show { name } => {
+            let v = t.call(Method::GET, &policy_path(name), None).await?;
+            if json_out {
+                print_json(&v);
+                return Ok(());
+            }
+            println!("{}", s(&v["Name"]));
+            println!(
+                "  allow basic auth    {}",
+                summary(&v, SwitchKind::AllowBasicAuth)
+            );
+            println!(
+                "  block legacy auth   {}",
+                summary(&v, SwitchKind::BlockLegacyAuth)
+            );
+            println!(
+                "  block modern auth   {}",
+                summary(&v, SwitchKind::BlockModernAuth)
+            );
+        }
+        AuthPolicyCmd::Remove { name } => {
+            t.call(Method::DELETE, &policy_path(name), None).await?;
+            println!("removed authentication policy {name}");
+        }
+        AuthPolicyCmd::Import { file, replace } => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            // Check the whole document first: nothing is imported if anything is wrong.
+            let policies = mailward_authpolicy::import_policies(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            for p in &policies {
+                let doc: Value = serde_json::to_value(p)?;
+                match t
+                    .call(
+                        Method::POST,
+                        "/admin/v1/authenticationPolicies",
+                        Some(doc.clone()),
+                    )
+                    .await
+                {
+                    Ok(_) => println!("imported {}", p.name()),
+                    Err(e)
+                        if *replace
+                            && e.downcast_ref::<ApiError>()
+                                .is_some_and(|a| a.status == 409) =>
+                    {
+                        t.call(Method::PATCH, &policy_path(p.name().as_str()), Some(doc))
+                            .await?;
+                        println!("replaced {}", p.name());
+                    }
+                    Err(e) => return Err(e.context(format!("importing {}", p.name()))),
+                }
+            }
+        }
+        AuthPolicyCmd::Export => {
+            let v = t
+                .call(Method::GET, "/admin/v1/authenticationPolicies", None)
+                .await?;
+            print_json(&v["value"]);
+        }
+    }
+    Ok(())
+}
+
+fn mailbox_path(user: &str) -> String {
+    format!("/admin/v1/mailboxes/{}", path_segment(user))
+}
+
+fn policy_cell(v: &Value) -> String {
+    v.as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| "(organization default)".into())
+}
+
+async fn mailbox(
+    cli: &Cli,
+    t: &MailTransport,
+    cmd: &MailboxCmd,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    match cmd {
+        MailboxCmd::Add { user, user_id } => {
+            let body = match (t, user_id) {
+                (_, Some(id)) => json!({"userPrincipalName": user, "userId": id}),
+                (MailTransport::Remote { .. }, None) => json!({"userPrincipalName": user}),
+                (MailTransport::Local(_), None) => {
+                    // The directory is identity's: ask its admin API on the same data.
+                    let identity = admin::Transport::open(cli).await.context(
+                        "looking the user up needs identity's data here (or pass --user-id)",
+                    )?;
+                    let u = identity
+                        .call(Method::GET, &format!("/v1.0/users/{}", enc(user)), None)
+                        .await?;
+                    json!({
+                        "userPrincipalName": u["userPrincipalName"],
+                        "userId": u["id"],
+                        "displayName": u["displayName"],
+                        "mail": u["mail"],
+                    })
+                }
+            };
+            let v = t
+                .call(Method::POST, "/admin/v1/mailboxes", Some(body))
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!(
+                    "created mailbox {} for {}",
+                    s(&v["address"]),
+                    s(&v["userPrincipalName"])
+                );
+            }
+        }
+        MailboxCmd::List => {
+            let v = t.call(Method::GET, "/admin/v1/mailboxes", None).await?;
+            if json_out {
+                print_json(&v);
+                return Ok(());
+            }
+            let mut rows = vec![vec![
+                "ADDRESS".into(),
+                "USER".into(),
+                "AUTHENTICATION POLICY".into(),
+                "CREATED".into(),
+            ]];
+            for m in v["value"].as_array().into_iter().flatten() {
+                rows.push(vec![
+                    s(&m["address"]),
+                    s(&m["userPrincipalName"]),
+                    policy_cell(&m["authenticationPolicy"]),
+                    s(&m["createdDateTime"]),
+                ]);
+            }
+            table(rows);
+        }
+        MailboxCmd::Show { user } => {
+            let v = t.call(Method::GET, &mailbox_path(user), None).await?;
+            if json_out {
+                print_json(&v);
+                return Ok(());
+            }
+            println!("{} ({})", s(&v["address"]), s(&v["displayName"]));
+            println!(
+                "  user                   {} ({})",
+                s(&v["userPrincipalName"]),
+                s(&v["userId"])
+            );
+            println!(
+                "  authentication policy  {}",
+                policy_cell(&v["authenticationPolicy"])
+            );
+            println!("  created                {}", s(&v["createdDateTime"]));
+        }
+        MailboxCmd::Set {
+            user,
+            authentication_policy,
+        } => {
+            let v = t
+                .call(
+                    Method::PATCH,
+                    &mailbox_path(user),
+                    Some(json!({"authenticationPolicy": policy_arg(authentication_policy)})),
+                )
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!(
+                    "{} now uses {}",
+                    s(&v["address"]),
+                    policy_cell(&v["authenticationPolicy"])
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn org(t: &MailTransport, cmd: &OrgCmd, json_out: bool) -> anyhow::Result<()> {
+    let v = match cmd {
+        OrgCmd::Show => t.call(Method::GET, "/admin/v1/organization", None).await?,
+        OrgCmd::Set {
+            default_authentication_policy,
+        } => {
+            t.call(
+                Method::PATCH,
+                "/admin/v1/organization",
+                Some(json!({"defaultAuthenticationPolicy": policy_arg(default_authentication_policy)})),
+            )
+            .await?
+        }
+    };
+    if json_out {
+        print_json(&v);
+    } else {
+        println!(
+            "default authentication policy  {}",
+            v["defaultAuthenticationPolicy"].as_str().unwrap_or("none")
+        );
+    }
+    Ok(())
+}
