@@ -46,6 +46,13 @@ export async function startServer() {
       'memory_kib = 8192',
       'iterations = 1',
       '',
+      // The mail role's listeners on free ports, so a run never collides with another
+      // mailward on this machine.
+      '[mail.listen]',
+      ...['http', 'imap', 'imaps', 'pop3', 'pop3s', 'submission', 'submissions'].map(
+        (name) => `${name} = "127.0.0.1:0"`,
+      ),
+      '',
     ].join('\n'),
   );
   const child = spawn(BIN, ['--data', dataDir, 'up', '--identity-listen', '127.0.0.1:0'], {
