@@ -7,17 +7,21 @@ rule requires MFA for everyone, and legacy protocols cannot do MFA):
   identity's sign-in log shows no attempt (refused before any password check);
 - `mailward authpolicy new AllowImap --allow-basic imap` and `mailward mailbox set USER
   --authentication-policy AllowImap`: IMAP `LOGIN` works (a relayed sign-in logged as
-  client app `other`), POP3 still fails; `--authentication-policy none` blocks IMAP again.
+  client app `other`), POP3 still fails; `--authentication-policy none` blocks IMAP again;
+- allowed basic auth still passes conditional access as client app type `other`: a policy
+  blocking `other` clients blocks it, visible in the sign-in log with 53003.
 """
 
 from __future__ import annotations
 
 import base64
 import imaplib
+import json
 import poplib
 import shutil
 import smtplib
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -123,3 +127,57 @@ def test_policy_assignment_opens_imap_only(legacy, person):
         imap_login(legacy, upn, password)
     shown = legacy.cli("mailbox", "show", upn).stdout
     assert "(organization default)" in shown, shown
+
+
+def test_allowed_basic_auth_still_passes_conditional_access(legacy, person, tmp_path):
+    """Basic auth that the authentication policy allows is relayed to identity as client
+    app type `other`; a conditional access policy blocking `other` clients blocks it, and
+    the sign-in log shows the policy and 53003."""
+    upn, password = person
+    name = f"AllowImap{uuid.uuid4().hex[:6]}"
+    legacy.cli("authpolicy", "new", name, "--allow-basic", "imap")
+    legacy.cli("mailbox", "set", upn, "--authentication-policy", name)
+    imap_login(legacy, upn, password).logout()
+
+    policy = {
+        "displayName": "Block legacy clients",
+        "state": "enabled",
+        "conditions": {
+            "users": {"includeUsers": ["All"]},
+            "applications": {"includeApplications": ["Office365"]},
+            "clientAppTypes": ["exchangeActiveSync", "other"],
+        },
+        "grantControls": {"operator": "OR", "builtInControls": ["block"]},
+    }
+    f = tmp_path / "block-legacy.json"
+    f.write_text(json.dumps(policy))
+    out = legacy.cli("ca", "import", str(f)).stdout
+    policy_id = out.split()[2]
+    try:
+        # The running server notices a change made by the CLI process within a second.
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                imap_login(legacy, upn, password).logout()
+            except imaplib.IMAP4.error:
+                break
+            assert time.monotonic() < deadline, "the block never applied"
+            time.sleep(0.2)  # polling while the server picks the policy up
+        deadline = time.monotonic() + 10
+        while True:
+            blocked = [
+                e
+                for e in other_signins(legacy, upn)
+                if e.get("errorCode") == 53003
+                and any(
+                    p["displayName"] == "Block legacy clients" and p["result"] == "failure"
+                    for p in e["appliedConditionalAccessPolicies"]
+                )
+            ]
+            if blocked or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)  # the sign-in log is written in the background
+        assert blocked, other_signins(legacy, upn)
+        assert blocked[0]["protocol"] == "IMAP4"
+    finally:
+        legacy.cli("ca", "delete", policy_id)

@@ -4,8 +4,11 @@
 //!
 //! - Policies and named locations are stored verbatim as the JSON Graph exchanges
 //!   (documents of kind [`POLICY_KIND`] / [`LOCATION_KIND`]), so they export back exactly.
-//! - The compiled set is cached and rebuilt after a local admin change or, for changes made
-//!   on another node or by the local CLI, after at most [`RELOAD`].
+//! - The compiled set is cached. Every change through the admin API also writes a new
+//!   version marker ([`VERSION_KEY`]); a node compares the marker at most every
+//!   [`RECHECK`] and rebuilds when it changed, so changes made on another node or by the
+//!   local CLI apply within about a second, and a full reload happens at least every
+//!   [`RELOAD`] regardless.
 //! - While no policy is stored at all, the configured rule `[identity.policy] require_mfa`
 //!   decides (the counterpart of Entra's security defaults); once any conditional access
 //!   policy exists — enabled, report-only or disabled — the policies alone decide.
@@ -33,8 +36,12 @@ use time::OffsetDateTime;
 pub const POLICY_KIND: &str = "conditionalAccessPolicy";
 /// Document kind of named locations.
 pub const LOCATION_KIND: &str = "namedLocation";
-/// Changes made elsewhere are picked up within this time.
-pub const RELOAD: Duration = Duration::from_secs(10);
+/// A full reload at least this often, whatever the version marker says.
+pub const RELOAD: Duration = Duration::from_secs(60);
+/// How often the version marker is compared.
+pub const RECHECK: Duration = Duration::from_secs(1);
+/// Setting that changes with every conditional access change.
+pub const VERSION_KEY: &str = "conditional_access.version";
 
 /// The tenant's policies as evaluation needs them.
 #[derive(Debug)]
@@ -55,8 +62,16 @@ impl Loaded {
 /// The cached compiled set and the optional country database.
 #[derive(Debug, Default)]
 pub struct Engine {
-    loaded: RwLock<Option<(Instant, Arc<Loaded>)>>,
+    loaded: RwLock<Option<Cached>>,
     geo: Option<GeoDb>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    loaded_at: Instant,
+    checked_at: Instant,
+    version: Option<String>,
+    set: Arc<Loaded>,
 }
 
 /// An admin-supplied MaxMind-format (GeoIP2/GeoLite2 Country, DB-IP) database.
@@ -97,27 +112,45 @@ impl Engine {
 
     /// Forgets the compiled set (after an admin change on this node).
     pub fn invalidate(&self) {
-        let mut guard = match self.loaded.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        *guard = None;
+        *self.write() = None;
     }
 
     pub fn country(&self, ip: Option<IpAddr>) -> Option<CountryCode> {
         self.geo.as_ref().zip(ip).and_then(|(g, ip)| g.country(ip))
     }
 
-    fn cached(&self) -> Option<Arc<Loaded>> {
+    /// The cached set if it is fresh; `Err` with the version it was built from when the
+    /// marker must be compared first.
+    fn cached(&self) -> Result<Arc<Loaded>, Option<Option<String>>> {
         let guard = match self.loaded.read() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        guard
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < RELOAD)
-            .map(|(_, l)| l.clone())
+        match guard.as_ref() {
+            Some(c) if c.loaded_at.elapsed() < RELOAD && c.checked_at.elapsed() < RECHECK => {
+                Ok(c.set.clone())
+            }
+            Some(c) if c.loaded_at.elapsed() < RELOAD => Err(Some(c.version.clone())),
+            _ => Err(None),
+        }
     }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Option<Cached>> {
+        match self.loaded.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+/// Records a change (after an admin API write): a new version marker for every node, and
+/// this node's cache dropped at once.
+pub async fn changed(ctx: &Ctx) -> Result<(), StoreError> {
+    ctx.store()
+        .put_setting(VERSION_KEY, &uuid::Uuid::new_v4().to_string())
+        .await?;
+    ctx.invalidate_cache();
+    Ok(())
 }
 
 /// The keyword `Office365` stands for the mail resource and its first-party clients;
@@ -153,10 +186,23 @@ pub fn resource_app_id(ctx: &Ctx, resource: &Resource) -> String {
 /// The current policies (from cache, or read and compiled).
 pub async fn load(ctx: &Ctx) -> Result<Arc<Loaded>, StoreError> {
     let engine = ctx.conditional_access();
-    if let Some(l) = engine.cached() {
-        return Ok(l);
-    }
     let store = ctx.store();
+    let version = match engine.cached() {
+        Ok(l) => return Ok(l),
+        Err(built_from) => {
+            let current = store.get_setting(VERSION_KEY).await?;
+            if let Some(built_from) = built_from
+                && built_from == current
+            {
+                let mut guard = engine.write();
+                if let Some(c) = guard.as_mut() {
+                    c.checked_at = Instant::now();
+                    return Ok(c.set.clone());
+                }
+            }
+            current
+        }
+    };
     let mut policies = Vec::new();
     let mut problems = Vec::new();
     for doc in store.documents(POLICY_KIND).await? {
@@ -185,11 +231,13 @@ pub async fn load(ctx: &Ctx) -> Result<Arc<Loaded>, StoreError> {
         policies,
         locations,
     });
-    let mut guard = match engine.loaded.write() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    };
-    *guard = Some((Instant::now(), loaded.clone()));
+    let now = Instant::now();
+    *engine.write() = Some(Cached {
+        loaded_at: now,
+        checked_at: now,
+        version,
+        set: loaded.clone(),
+    });
     Ok(loaded)
 }
 

@@ -239,7 +239,7 @@ async fn save(ctx: &Ctx, kind: &str, id: &str, body: String, now: OffsetDateTime
         })
         .await
         .map_err(store_err)?;
-    ctx.invalidate_cache();
+    conditional_access::changed(ctx).await.map_err(store_err)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -353,7 +353,7 @@ async fn delete_policy(State(ctx): State<Ctx>, admin: AdminUser, Path(id): Path<
     {
         return Err(not_found("conditional access policy"));
     }
-    ctx.invalidate_cache();
+    conditional_access::changed(&ctx).await.map_err(store_err)?;
     tracing::info!(admin = %admin.name, policy = %id, "conditional access policy deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -483,7 +483,7 @@ async fn delete_location(State(ctx): State<Ctx>, admin: AdminUser, Path(id): Pat
     {
         return Err(not_found("named location"));
     }
-    ctx.invalidate_cache();
+    conditional_access::changed(&ctx).await.map_err(store_err)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
