@@ -93,3 +93,27 @@ fn worker(
     }
     Ok((samples, last, total))
 }
+
+/// The Argon2id PHC string (`$argon2id$v=19$m=...,t=...,p=...$salt$hash`) of `--password`
+/// at the configured parameters, with a fixed salt: a benchmark fixture, not a credential
+/// store.
+pub fn phc(args: &Args) -> Result<String> {
+    use base64::Engine as _;
+    let params = Params::new(args.memory_kib, args.iterations, args.parallelism, Some(32))
+        .map_err(|e| anyhow!("argon2 parameters: {e}"))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let salt = *b"mailward-bench-1";
+    let mut out = [0u8; 32];
+    argon
+        .hash_password_into(args.password.as_bytes(), &salt, &mut out)
+        .map_err(|e| anyhow!("{e}"))?;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        args.memory_kib,
+        args.iterations,
+        args.parallelism,
+        b64.encode(salt),
+        b64.encode(out)
+    ))
+}

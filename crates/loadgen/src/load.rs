@@ -164,7 +164,7 @@ pub async fn run(args: &Args) -> Result<Report> {
             .into_iter()
             .map(Work::Chain)
             .collect(),
-        Mode::Argon2 => bail!("argon2 mode does not use the network"),
+        other => bail!("{} is not a token-endpoint mode", other.name()),
     };
 
     let start = Instant::now();
@@ -258,6 +258,81 @@ async fn worker(
             }
         }
     }
+}
+
+/// `mint-tokens`: `--count` access tokens from `--concurrency` refresh-token chains
+/// (seeded like the refresh mode), written to `--out` one per line. Every refresh answer
+/// carries a new access token, so this is far cheaper than one password grant per token.
+pub async fn mint(args: &Args) -> Result<Report> {
+    let out = args.out.as_ref().context("mint-tokens needs --out")?;
+    let want = args.count.max(1);
+    let target = Rc::new(Target::new(args)?);
+    let n = args.concurrency.clamp(1, want);
+    let chains = seed(&target, args, n).await?;
+    let minted = Rc::new(RefCell::new(Vec::<String>::with_capacity(want)));
+    let tally = Rc::new(RefCell::new(Tally::default()));
+    let start = Instant::now();
+    let local = tokio::task::LocalSet::new();
+    for chain in chains {
+        let (target, minted, tally) = (target.clone(), minted.clone(), tally.clone());
+        local.spawn_local(async move {
+            let mut token = chain;
+            while minted.borrow().len() < want {
+                let body = format!(
+                    "{}grant_type=refresh_token&refresh_token={}",
+                    target.post_prefix,
+                    form(&token)
+                );
+                let t0 = Instant::now();
+                match target.post(body).await {
+                    Ok(TokenResponse {
+                        access_token: Some(access),
+                        refresh_token: Some(next),
+                    }) => {
+                        token = next;
+                        let mut t = tally.borrow_mut();
+                        t.samples.push(t0.elapsed());
+                        t.last = Some(Instant::now());
+                        minted.borrow_mut().push(access);
+                    }
+                    Ok(_) => {
+                        tally
+                            .borrow_mut()
+                            .error("refresh answer without tokens".into());
+                        return;
+                    }
+                    Err(e) => {
+                        tally.borrow_mut().error(e);
+                        return;
+                    }
+                }
+            }
+        });
+    }
+    local.await;
+    let mut tokens = minted.take();
+    tokens.truncate(want);
+    let t = tally.take();
+    if tokens.len() < want {
+        bail!(
+            "minted {} of {want} tokens; first errors: {:?}",
+            tokens.len(),
+            t.error_samples
+        );
+    }
+    let mut text = tokens.join("\n");
+    text.push('\n');
+    std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    let elapsed = t.last.map(|l| l - start).unwrap_or_default();
+    Ok(Report::new(
+        &args.label,
+        args.mode.name(),
+        n,
+        t.samples,
+        elapsed,
+        t.errors,
+        t.error_samples,
+    ))
 }
 
 /// User plus system CPU seconds of process `pid` so far, from `/proc/PID/stat` (fields 14

@@ -1,5 +1,5 @@
-//! `mailward-loadgen`: a closed-loop load generator for OAuth 2.0 token endpoints
-//! (RFC 6749 §3.2) and a raw Argon2id hash-rate probe.
+//! `mailward-loadgen`: a closed-loop load generator for OAuth 2.0 token endpoints, IMAP
+//! servers (RFC 3501) and a raw Argon2id hash-rate probe.
 //!
 //! Closed loop: `--concurrency` workers each send one request, wait for the answer, and send
 //! the next, for `--warmup` plus `--duration` seconds; only requests started after the warm-up
@@ -14,15 +14,27 @@
 //!   the server verify an Argon2id hash on every request.
 //! - `argon2`: no network; hashes with Argon2id (RFC 9106) at the given parameters on
 //!   `--concurrency` threads, to give the raw hash rate the password mode is compared with.
+//! - `mint-tokens`: setup for the IMAP modes; `--count` access tokens written to `--out`,
+//!   one per line, from refresh-token chains seeded like the refresh mode's.
+//! - `resign-tokens`: copies of `--tokens` with the JWT header `typ: JWT`, signed by a
+//!   key made for the run (for servers that refuse RFC 9068's `at+jwt`; see `resign`).
+//! - `hash-password`: prints the Argon2id PHC string of `--password` at the given
+//!   parameters (to give another server the same password hash cost).
+//! - `imap-login`, `imap-fetch`, `imap-append`, `imap-idle`: IMAP (RFC 3501) against
+//!   `--imap-addr`; see the `imap` module.
 //!
 //! The result is printed as one JSON object on stdout and one human line on stderr.
 
 mod hash;
+mod imap;
 mod load;
+mod procs;
+mod resign;
 mod stats;
 
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// What to load.
@@ -32,6 +44,13 @@ pub enum Mode {
     ClientCredentials,
     Password,
     Argon2,
+    MintTokens,
+    ResignTokens,
+    HashPassword,
+    ImapLogin,
+    ImapFetch,
+    ImapAppend,
+    ImapIdle,
 }
 
 impl Mode {
@@ -41,6 +60,13 @@ impl Mode {
             Mode::ClientCredentials => "client-credentials",
             Mode::Password => "password",
             Mode::Argon2 => "argon2",
+            Mode::MintTokens => "mint-tokens",
+            Mode::ResignTokens => "resign-tokens",
+            Mode::HashPassword => "hash-password",
+            Mode::ImapLogin => "imap-login",
+            Mode::ImapFetch => "imap-fetch",
+            Mode::ImapAppend => "imap-append",
+            Mode::ImapIdle => "imap-idle",
         }
     }
 }
@@ -67,7 +93,7 @@ pub enum Seed {
 #[command(
     name = "mailward-loadgen",
     version,
-    about = "Closed-loop load generator for OAuth 2.0 token endpoints"
+    about = "Closed-loop load generator for OAuth 2.0 token endpoints and IMAP servers"
 )]
 pub struct Args {
     #[arg(long, value_enum)]
@@ -142,16 +168,82 @@ pub struct Args {
     /// Argon2 lanes (argon2 mode).
     #[arg(long, default_value_t = 1)]
     pub parallelism: u32,
+    /// The IMAP server (imap-* modes).
+    #[arg(long, default_value = "127.0.0.1:1993")]
+    pub imap_addr: SocketAddr,
+    /// How IMAP connections are secured.
+    #[arg(long, value_enum, default_value = "implicit")]
+    pub tls: imap::TlsMode,
+    /// The TLS server name (SNI) and the name the certificate must carry.
+    #[arg(long, default_value = "localhost")]
+    pub sni: String,
+    /// Let TLS resume sessions (default: a full handshake on every connection).
+    #[arg(long)]
+    pub tls_resumption: bool,
+    /// SASL mechanism for IMAP `AUTHENTICATE`.
+    #[arg(long, value_enum, default_value = "xoauth2")]
+    pub mech: imap::Mech,
+    /// Access tokens, one per line (imap-* modes with a bearer mechanism; mint-tokens
+    /// writes it with --out).
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
+    /// imap-login: authenticate every connection with the same (first) token instead of a
+    /// fresh one per login.
+    #[arg(long)]
+    pub reuse_token: bool,
+    /// The mailbox to append to, fetch from, or idle in.
+    #[arg(long, default_value = "INBOX")]
+    pub mailbox: String,
+    /// imap-fetch: timed full fetches after the first (cold) one; imap-append: messages;
+    /// imap-idle: connections; mint-tokens: tokens.
+    #[arg(long, default_value_t = 10)]
+    pub count: usize,
+    /// imap-append: index of the first generated message.
+    #[arg(long, default_value_t = 0)]
+    pub first_message: usize,
+    /// imap-idle: seconds to wait with every connection idle before reading memory.
+    #[arg(long, default_value_t = 15.0)]
+    pub settle: f64,
+    /// imap-idle: `CREATE` the mailbox first (an existing one is fine).
+    #[arg(long)]
+    pub create_mailbox: bool,
+    /// imap-idle: only authenticate, no SELECT and no IDLE.
+    #[arg(long)]
+    pub no_idle: bool,
+    /// Where mint-tokens and resign-tokens write their tokens.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// resign-tokens: where the public key goes, as `<azp>/ES256/<kid>` PEM files.
+    #[arg(long)]
+    pub key_dir: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    match args.mode {
+        Mode::HashPassword => {
+            println!("{}", hash::phc(&args)?);
+            return Ok(());
+        }
+        Mode::ResignTokens => {
+            let n = resign::run(&args)?;
+            eprintln!("re-signed {n} tokens");
+            return Ok(());
+        }
+        _ => {}
+    }
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
     let report = match args.mode {
         Mode::Argon2 => hash::run(&args)?,
-        _ => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(load::run(&args))?,
+        Mode::MintTokens => runtime()?.block_on(load::mint(&args))?,
+        Mode::ImapLogin | Mode::ImapFetch | Mode::ImapAppend | Mode::ImapIdle => {
+            runtime()?.block_on(imap::run(&args))?
+        }
+        _ => runtime()?.block_on(load::run(&args))?,
     };
     eprintln!("{}", report.human());
     println!("{}", serde_json::to_string(&report)?);

@@ -29,6 +29,9 @@ pub struct Report {
     /// The first few failures, for diagnosis.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error_samples: Vec<String>,
+    /// Mode-specific figures (memory, cold first run, bytes), printed after the rest.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Report {
@@ -77,6 +80,7 @@ impl Report {
             server_cpu_s: None,
             per_server_cpu_s: None,
             error_samples,
+            extra: serde_json::Map::new(),
         }
     }
 
@@ -89,14 +93,28 @@ impl Report {
         self
     }
 
+    /// Adds a mode-specific figure.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extra.insert(key.to_string(), value.into());
+        self
+    }
+
     /// One line for people.
     pub fn human(&self) -> String {
         let cpu = match (self.server_cpu_s, self.per_server_cpu_s) {
             (Some(s), Some(per)) => format!("  server cpu {s:.2} s ({per:.1}/cpu-s)"),
             _ => String::new(),
         };
+        let extra: String = self
+            .extra
+            .iter()
+            .map(|(k, v)| match v.as_f64() {
+                Some(f) if v.is_f64() => format!("  {k} {f:.2}"),
+                _ => format!("  {k} {v}"),
+            })
+            .collect();
         format!(
-            "{label}{sep}{mode}: {rate:.1}/s  p50 {p50:.2} ms  p99 {p99:.2} ms  max {max:.2} ms  ok {ok}  errors {errors}  (c={c}, {secs:.1} s){cpu}",
+            "{label}{sep}{mode}: {rate:.1}/s  p50 {p50:.2} ms  p99 {p99:.2} ms  max {max:.2} ms  ok {ok}  errors {errors}  (c={c}, {secs:.1} s){cpu}{extra}",
             label = self.label,
             sep = if self.label.is_empty() { "" } else { " " },
             mode = self.mode,

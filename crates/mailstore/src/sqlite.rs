@@ -160,7 +160,12 @@ impl Drop for Checkpointer {
     }
 }
 
-/// Passive checkpoints never wait for, or block, readers and the writer.
+/// WAL length (in frames) beyond which the checkpointer truncates the WAL.
+const WAL_TRUNCATE_FRAMES: i64 = 16_384;
+
+/// Passive checkpoints never wait for, or block, readers and the writer. Readers under
+/// sustained load can keep the WAL from restarting, so past [`WAL_TRUNCATE_FRAMES`] a
+/// `TRUNCATE` checkpoint (brief wait for readers, writer held meanwhile) resets it.
 async fn checkpoint_loop(reader: SqlitePool) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -169,11 +174,23 @@ async fn checkpoint_loop(reader: SqlitePool) {
         if reader.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&reader)
+        let frames = match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&reader)
             .await
         {
-            tracing::warn!(error = %e, "mail store WAL checkpoint failed");
+            // (busy, frames in the WAL, frames checkpointed)
+            Ok(row) => sqlx::Row::try_get::<i64, _>(&row, 1).unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(error = %e, "mail store WAL checkpoint failed");
+                continue;
+            }
+        };
+        if frames > WAL_TRUNCATE_FRAMES
+            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&reader)
+                .await
+        {
+            tracing::warn!(error = %e, frames, "mail store WAL truncation failed");
         }
     }
 }

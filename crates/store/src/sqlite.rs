@@ -32,7 +32,7 @@ use mailward_types::records::{
     Session, SignInEvent, SignInFilter, SigningKey, TotpRecord,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use std::net::IpAddr;
 use std::path::Path;
 use std::str::FromStr;
@@ -76,8 +76,14 @@ impl Drop for Checkpointer {
     }
 }
 
+/// WAL length (in frames, ~4 KiB each) beyond which the checkpointer truncates the WAL.
+const WAL_TRUNCATE_FRAMES: i64 = 16_384;
+
 /// Passive checkpoints (they never wait for, or block, readers and the writer) keep the WAL
-/// short without putting the checkpoint's fsync on a committing request.
+/// short without putting the checkpoint's fsync on a committing request. Under sustained
+/// load readers may keep the WAL from ever restarting at its beginning, so once it has
+/// grown past [`WAL_TRUNCATE_FRAMES`] a `TRUNCATE` checkpoint (which waits briefly for
+/// readers and holds the writer meanwhile) resets it to zero length.
 async fn checkpoint_loop(reader: SqlitePool) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -86,11 +92,23 @@ async fn checkpoint_loop(reader: SqlitePool) {
         if reader.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&reader)
+        let frames = match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&reader)
             .await
         {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+            // (busy, frames in the WAL, frames checkpointed)
+            Ok(row) => row.try_get::<i64, _>(1).unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+                continue;
+            }
+        };
+        if frames > WAL_TRUNCATE_FRAMES
+            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&reader)
+                .await
+        {
+            tracing::warn!(error = %e, frames, "WAL truncation failed");
         }
     }
 }
