@@ -13,9 +13,14 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tower::ServiceExt;
 
-/// Where admin requests go.
+/// Where admin requests go: a role's admin router in-process (the request marked as the
+/// local administrator by `mark`), or a role's URL over HTTPS with the `mailward login`
+/// token. Identity's commands and the mail role's share this transport.
 pub enum Transport {
-    Local(Router),
+    Local {
+        router: Router,
+        mark: fn(&mut axum::http::Extensions),
+    },
     Remote {
         base: String,
         token: String,
@@ -26,22 +31,32 @@ pub enum Transport {
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Transport::Local(_) => f.write_str("Transport::Local"),
+            Transport::Local { .. } => f.write_str("Transport::Local"),
             Transport::Remote { base, .. } => write!(f, "Transport::Remote({base})"),
         }
     }
 }
 
+/// A request the API refused: the HTTP status and the API's message.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl Transport {
+    /// Identity's admin API (in-process on the data directory, or `--remote`).
     pub async fn open(cli: &Cli) -> anyhow::Result<Transport> {
         if cli.remote {
-            let session = login::session().await?;
-            let client = login::http_client(session.ca.as_deref())?;
-            return Ok(Transport::Remote {
-                base: session.url,
-                token: session.access_token,
-                client,
-            });
+            return Transport::remote(None).await;
         }
         let cfg = runtime::load_config(cli)?;
         if cfg.storage.url.is_empty() && !cfg.data_dir.join("identity.db").exists() {
@@ -51,10 +66,33 @@ impl Transport {
             );
         }
         let ctx = runtime::open_identity(&cfg, None).await?;
-        Ok(Transport::Local(mailward_identity::router(ctx)))
+        Ok(Transport::identity(mailward_identity::router(ctx)))
     }
 
-    /// Sends a request; returns the JSON body or an error with the API's message.
+    /// Identity's router, in-process as the local administrator.
+    pub fn identity(router: Router) -> Transport {
+        Transport::Local {
+            router,
+            mark: |ext| {
+                ext.insert(mailward_identity::LocalAdmin);
+            },
+        }
+    }
+
+    /// The signed-in remote instance; `base` overrides its URL (another role's).
+    pub async fn remote(base: Option<&str>) -> anyhow::Result<Transport> {
+        let session = login::session().await?;
+        let client = login::http_client(session.ca.as_deref())?;
+        Ok(Transport::Remote {
+            base: base
+                .map(|b| b.trim_end_matches('/').to_string())
+                .unwrap_or(session.url),
+            token: session.access_token,
+            client,
+        })
+    }
+
+    /// Sends a request; returns the JSON body, or an [`ApiError`] with the API's message.
     pub async fn call(
         &self,
         method: Method,
@@ -62,7 +100,7 @@ impl Transport {
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
         let (status, bytes) = match self {
-            Transport::Local(router) => {
+            Transport::Local { router, mark } => {
                 let mut req = axum::http::Request::builder()
                     .method(method.as_str())
                     .uri(path)
@@ -71,7 +109,7 @@ impl Transport {
                         Some(b) => Body::from(serde_json::to_vec(b)?),
                         None => Body::empty(),
                     })?;
-                req.extensions_mut().insert(mailward_identity::LocalAdmin);
+                mark(req.extensions_mut());
                 let res = router.clone().oneshot(req).await?;
                 let status = res.status().as_u16();
                 let bytes = res.into_body().collect().await?.to_bytes().to_vec();
@@ -106,17 +144,12 @@ impl Transport {
                 .as_str()
                 .unwrap_or("request failed");
             let code = value["error"]["code"].as_str().unwrap_or("");
-            match status {
-                401 => bail!("{msg} — sign in again with `mailward login`"),
-                _ => bail!(
-                    "{msg}{}",
-                    if code.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({code})")
-                    }
-                ),
-            }
+            let message = match status {
+                401 => format!("{msg} — sign in again with `mailward login`"),
+                _ if code.is_empty() => msg.to_string(),
+                _ => format!("{msg} ({code})"),
+            };
+            return Err(ApiError { status, message }.into());
         }
         Ok(value)
     }

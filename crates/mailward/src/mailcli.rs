@@ -4,128 +4,42 @@
 //! router in-process over the local data directory (marked as the local administrator)
 //! or over HTTPS to `--mail-url` with the token of `mailward login`.
 
-use crate::admin::{self, enc, print_json, s, table};
+use crate::admin::{self, ApiError, Transport, enc, print_json, s, table};
 use crate::cli::{AuthPolicyCmd, Cli, Command, MailboxCmd, OrgCmd};
-use crate::{login, runtime};
+use crate::runtime;
 use anyhow::{Context, bail};
-use axum::Router;
-use axum::body::Body;
-use http_body_util::BodyExt;
 use mailward_authpolicy::{AuthenticationPolicy, Switch, SwitchKind, parse_protocol_list};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
-use tower::ServiceExt;
 
-/// Where mail admin requests go.
-enum MailTransport {
-    Local(Router),
-    Remote {
-        base: String,
-        token: String,
-        client: reqwest::Client,
-    },
-}
-
-/// A failed request: the HTTP status and the API's message.
-#[derive(Debug)]
-struct ApiError {
-    status: u16,
-    message: String,
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+/// Opens the mail admin API: the mail role's admin router over the local data directory,
+/// or `--mail-url` over HTTPS with `--remote`.
+async fn open(cli: &Cli) -> anyhow::Result<Transport> {
+    if cli.remote {
+        return Transport::remote(Some(&cli.mail_url)).await;
     }
-}
-
-impl std::error::Error for ApiError {}
-
-impl MailTransport {
-    async fn open(cli: &Cli) -> anyhow::Result<MailTransport> {
-        if cli.remote {
-            let session = login::session().await?;
-            let client = login::http_client(session.ca.as_deref())?;
-            return Ok(MailTransport::Remote {
-                base: cli.mail_url.trim_end_matches('/').to_string(),
-                token: session.access_token,
-                client,
-            });
-        }
-        let cfg = runtime::load_config(cli)?;
-        let dir = cfg.data_dir.join("mail");
-        if !dir.join("mail.db").exists() {
-            bail!(
-                "no mail data in {} — run `mailward up` (or `serve --role mail`) first, pass --data DIR, or use --remote after `mailward login`",
-                dir.display()
-            );
-        }
-        let store = mailward_mailstore::sqlite::SqliteMailStore::open(&dir)
-            .await
-            .with_context(|| format!("opening the mail store in {}", dir.display()))?;
-        Ok(MailTransport::Local(mailward_mail::local_admin_router(
-            Arc::new(store),
-        )))
+    let cfg = runtime::load_config(cli)?;
+    let dir = cfg.data_dir.join("mail");
+    if !dir.join("mail.db").exists() {
+        bail!(
+            "no mail data in {} — run `mailward up` (or `serve --role mail`) first, pass --data DIR, or use --remote after `mailward login`",
+            dir.display()
+        );
     }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let (status, bytes) = match self {
-            MailTransport::Local(router) => {
-                let mut req = axum::http::Request::builder()
-                    .method(method.as_str())
-                    .uri(path)
-                    .header("content-type", "application/json")
-                    .body(match &body {
-                        Some(b) => Body::from(serde_json::to_vec(b)?),
-                        None => Body::empty(),
-                    })?;
-                req.extensions_mut().insert(mailward_mail::LocalAdmin);
-                let res = router.clone().oneshot(req).await?;
-                let status = res.status().as_u16();
-                (status, res.into_body().collect().await?.to_bytes().to_vec())
-            }
-            MailTransport::Remote {
-                base,
-                token,
-                client,
-            } => {
-                let mut rb = client
-                    .request(method, format!("{base}{path}"))
-                    .bearer_auth(token);
-                if let Some(b) = &body {
-                    rb = rb.json(b);
-                }
-                let res = rb
-                    .send()
-                    .await
-                    .with_context(|| format!("cannot reach the mail role at {base}"))?;
-                let status = res.status().as_u16();
-                (status, res.bytes().await?.to_vec())
-            }
-        };
-        let value: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        if status >= 400 {
-            let message = value["error"]["message"]
-                .as_str()
-                .unwrap_or("request failed")
-                .to_string();
-            let message = match status {
-                401 => format!("{message} — sign in again with `mailward login`"),
-                _ => message,
-            };
-            return Err(ApiError { status, message }.into());
-        }
-        Ok(value)
-    }
+    let store = mailward_mailstore::sqlite::SqliteMailStore::open(&dir)
+        .await
+        .with_context(|| format!("opening the mail store in {}", dir.display()))?;
+    Ok(Transport::Local {
+        router: mailward_mail::local_admin_router(Arc::new(store)),
+        mark: |ext| {
+            ext.insert(mailward_mail::LocalAdmin);
+        },
+    })
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let t = MailTransport::open(&cli).await?;
+    let t = open(&cli).await?;
     let json_out = cli.json;
     match cli.command {
         Command::Authpolicy(ref cmd) => authpolicy(&t, cmd, json_out).await,
@@ -178,7 +92,7 @@ fn path_segment(s: &str) -> String {
     enc(s).replace('+', "%20")
 }
 
-async fn authpolicy(t: &MailTransport, cmd: &AuthPolicyCmd, json_out: bool) -> anyhow::Result<()> {
+async fn authpolicy(t: &Transport, cmd: &AuthPolicyCmd, json_out: bool) -> anyhow::Result<()> {
     match cmd {
         AuthPolicyCmd::New { name, allow_basic } => {
             let mut doc = Map::new();
@@ -344,18 +258,13 @@ fn policy_cell(v: &Value) -> String {
         .unwrap_or_else(|| "(organization default)".into())
 }
 
-async fn mailbox(
-    cli: &Cli,
-    t: &MailTransport,
-    cmd: &MailboxCmd,
-    json_out: bool,
-) -> anyhow::Result<()> {
+async fn mailbox(cli: &Cli, t: &Transport, cmd: &MailboxCmd, json_out: bool) -> anyhow::Result<()> {
     match cmd {
         MailboxCmd::Add { user, user_id } => {
             let body = match (t, user_id) {
                 (_, Some(id)) => json!({"userPrincipalName": user, "userId": id}),
-                (MailTransport::Remote { .. }, None) => json!({"userPrincipalName": user}),
-                (MailTransport::Local(_), None) => {
+                (Transport::Remote { .. }, None) => json!({"userPrincipalName": user}),
+                (Transport::Local { .. }, None) => {
                     // The directory is identity's: ask its admin API on the same data.
                     let identity = admin::Transport::open(cli).await.context(
                         "looking the user up needs identity's data here (or pass --user-id)",
@@ -449,7 +358,7 @@ async fn mailbox(
     Ok(())
 }
 
-async fn org(t: &MailTransport, cmd: &OrgCmd, json_out: bool) -> anyhow::Result<()> {
+async fn org(t: &Transport, cmd: &OrgCmd, json_out: bool) -> anyhow::Result<()> {
     let v = match cmd {
         OrgCmd::Show => t.call(Method::GET, "/admin/v1/organization", None).await?,
         OrgCmd::Set {

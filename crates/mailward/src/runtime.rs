@@ -115,7 +115,7 @@ pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
     let ctx = open_identity(&cfg, Some(&args.domain)).await?;
     let admin = bootstrap_admin(&ctx, &args.domain).await?;
     let seeded = if args.demo {
-        let t = crate::admin::Transport::Local(mailward_identity::router(ctx.clone()));
+        let t = crate::admin::Transport::identity(mailward_identity::router(ctx.clone()));
         crate::demo::seed(&t).await?
     } else {
         vec![]
