@@ -105,8 +105,6 @@ const READERS: u32 = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 128;
-/// How often the write-ahead log is folded back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// Attempts at storing a body whose file garbage collection removed mid-append.
 const BLOB_ATTEMPTS: usize = 3;
 
@@ -147,52 +145,7 @@ struct Inner {
     watchers: Arc<Watchers>,
     /// The group-commit task's queue; the task ends when this is dropped.
     appender: mpsc::UnboundedSender<AppendJob>,
-    _checkpointer: Checkpointer,
-}
-
-/// Aborts the checkpoint task when dropped.
-#[derive(Debug)]
-struct Checkpointer(tokio::task::JoinHandle<()>);
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// WAL length (in frames) beyond which the checkpointer truncates the WAL.
-const WAL_TRUNCATE_FRAMES: i64 = 16_384;
-
-/// Passive checkpoints never wait for, or block, readers and the writer. Readers under
-/// sustained load can keep the WAL from restarting, so past [`WAL_TRUNCATE_FRAMES`] a
-/// `TRUNCATE` checkpoint (brief wait for readers, writer held meanwhile) resets it.
-async fn checkpoint_loop(reader: SqlitePool) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if reader.is_closed() {
-            return;
-        }
-        let frames = match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&reader)
-            .await
-        {
-            // (busy, frames in the WAL, frames checkpointed)
-            Ok(row) => sqlx::Row::try_get::<i64, _>(&row, 1).unwrap_or(0),
-            Err(e) => {
-                tracing::warn!(error = %e, "mail store WAL checkpoint failed");
-                continue;
-            }
-        };
-        if frames > WAL_TRUNCATE_FRAMES
-            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&reader)
-                .await
-        {
-            tracing::warn!(error = %e, frames, "mail store WAL truncation failed");
-        }
-    }
+    _checkpointer: mailward_sqlite::Checkpointer,
 }
 
 impl SqliteMailStore {
@@ -262,7 +215,7 @@ impl SqliteMailStore {
             .map_err(open_err)?;
         let watchers = Arc::new(Watchers::default());
         let appender = appender::spawn(writer.clone(), blobs.clone(), watchers.clone());
-        let checkpointer = Checkpointer(tokio::spawn(checkpoint_loop(reader.clone())));
+        let checkpointer = mailward_sqlite::Checkpointer::start(reader.clone(), "mail");
         Ok(SqliteMailStore {
             inner: Arc::new(Inner {
                 writer,

@@ -1,6 +1,7 @@
-//! [`Pop3Server`]: the socket loop. Accepts connections (implicit TLS or plaintext with
-//! STLS), drives a [`Session`] line by line and carries out its actions against the mail
-//! store and the authentication pipeline. Responses are written in command order, so
+//! [`Pop3Server`]: the socket side of POP3. The connection plumbing (accept loop, implicit
+//! TLS or plaintext with STLS, idle timeout, line framing) is `mailward_mailnet::conn`;
+//! this module drives a [`Session`] line by line and carries out its actions against the
+//! mail store and the authentication pipeline. Responses are written in command order, so
 //! pipelined commands (RFC 2449 PIPELINING) are answered correctly; input buffered before
 //! STLS is discarded.
 
@@ -12,17 +13,15 @@ use std::time::Duration;
 
 use mailward_authpolicy::Protocol;
 use mailward_mailauth::{AuthFailure, AuthRequest, Authenticator};
+use mailward_mailnet::conn::{self, Conversation, Step};
+use mailward_mailnet::line::Line;
 use mailward_mailstore::{BlobId, FolderId, MailStore, SpecialUse};
 use mailward_sasl::Credentials;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio_rustls::TlsAcceptor;
 
-use crate::line::LineBuffer;
 use crate::session::{
-    Action, AuthOutcome, DropEntry, MAX_COMMAND_LINE, Maildrop, Session, SessionConfig,
-    retrieve_reply,
+    Action, AuthOutcome, DropEntry, Maildrop, Session, SessionConfig, retrieve_reply,
 };
 
 /// Connection limits.
@@ -56,12 +55,6 @@ pub struct Pop3Server {
     pub limits: Limits,
 }
 
-/// How a session loop ended.
-enum Ended<S> {
-    Closed,
-    StartTls(S),
-}
-
 /// The maildrop's storage handles, kept by the loop (the session only sees UIDs).
 #[derive(Default)]
 struct Mailbox {
@@ -69,25 +62,23 @@ struct Mailbox {
     blobs: HashMap<u32, BlobId>,
 }
 
+/// One connection: the session and what the server keeps beside it.
+struct Connection<'a> {
+    server: &'a Pop3Server,
+    remote: SocketAddr,
+    session: Session,
+    mailbox: Mailbox,
+}
+
 impl Pop3Server {
     /// Accepts connections forever (until the listener fails).
     pub async fn run(self: Arc<Self>, listener: TcpListener, implicit_tls: bool) -> io::Result<()> {
-        let permits = Arc::new(Semaphore::new(self.limits.max_connections.max(1)));
-        loop {
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| io::Error::other("connection limiter closed"))?;
-            let (tcp, remote) = listener.accept().await?;
+        let max = self.limits.max_connections;
+        conn::accept_loop(listener, max, "POP3", move |tcp, remote| {
             let server = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = server.serve_connection(tcp, remote, implicit_tls).await {
-                    tracing::debug!(%remote, error = %e, "POP3 connection ended with an error");
-                }
-                drop(permit);
-            });
-        }
+            async move { server.serve_connection(tcp, remote, implicit_tls).await }
+        })
+        .await
     }
 
     /// Serves one connection to its end.
@@ -97,145 +88,24 @@ impl Pop3Server {
         remote: SocketAddr,
         implicit_tls: bool,
     ) -> io::Result<()> {
-        let _ = tcp.set_nodelay(true);
-        let acceptor = TlsAcceptor::from(self.tls.clone());
-        let mut session = Session::new(SessionConfig {
+        let session = Session::new(SessionConfig {
             tls: implicit_tls,
             stls_available: true,
             basic_possible: self.auth.basic_possible(Protocol::Pop).await,
         });
-        let mut lines = LineBuffer::new(MAX_COMMAND_LINE);
-        let mut mailbox = Mailbox::default();
-        if implicit_tls {
-            let tls = self.handshake(&acceptor, tcp).await?;
-            self.session_loop(tls, remote, &mut session, &mut lines, &mut mailbox, true)
-                .await?;
-            return Ok(());
-        }
-        match self
-            .session_loop(tcp, remote, &mut session, &mut lines, &mut mailbox, true)
-            .await?
-        {
-            Ended::Closed => Ok(()),
-            Ended::StartTls(tcp) => {
-                let tls = self.handshake(&acceptor, tcp).await?;
-                lines.clear();
-                session.tls_started();
-                session.set_basic_possible(self.auth.basic_possible(Protocol::Pop).await);
-                self.session_loop(tls, remote, &mut session, &mut lines, &mut mailbox, false)
-                    .await?;
-                Ok(())
-            }
-        }
-    }
-
-    async fn handshake(
-        &self,
-        acceptor: &TlsAcceptor,
-        tcp: TcpStream,
-    ) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
-        tokio::time::timeout(self.limits.tls_handshake_timeout, acceptor.accept(tcp))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
-    }
-
-    async fn session_loop<S: AsyncRead + AsyncWrite + Unpin>(
-        &self,
-        mut stream: S,
-        remote: SocketAddr,
-        session: &mut Session,
-        lines: &mut LineBuffer,
-        mailbox: &mut Mailbox,
-        greet: bool,
-    ) -> io::Result<Ended<S>> {
-        if greet {
-            stream.write_all(&session.greeting()).await?;
-            stream.flush().await?;
-        }
-        let mut chunk = vec![0u8; 16 * 1024];
-        loop {
-            loop {
-                lines.set_max(session.max_line());
-                let Some(line) = lines.next_line() else { break };
-                let mut action = session.handle(line);
-                loop {
-                    action = match action {
-                        Action::Send(bytes) => {
-                            stream.write_all(&bytes).await?;
-                            break;
-                        }
-                        Action::Close(bytes) => {
-                            stream.write_all(&bytes).await?;
-                            stream.flush().await?;
-                            let _ = stream.shutdown().await;
-                            return Ok(Ended::Closed);
-                        }
-                        Action::StartTls(bytes) => {
-                            stream.write_all(&bytes).await?;
-                            stream.flush().await?;
-                            lines.clear();
-                            return Ok(Ended::StartTls(stream));
-                        }
-                        Action::Authenticate(credentials) => {
-                            let outcome = self
-                                .authenticate(&credentials, remote, session.is_tls(), mailbox)
-                                .await;
-                            session.auth_result(outcome)
-                        }
-                        Action::Retrieve { uid, top, .. } => {
-                            let body = match mailbox.blobs.get(&uid) {
-                                Some(blob) => self.store.body(blob).await.map_err(|e| {
-                                    tracing::error!(error = %e, "POP3: reading a message failed");
-                                }),
-                                None => Err(()),
-                            };
-                            let reply = match body {
-                                Ok(b) => retrieve_reply(&b, top),
-                                Err(()) => {
-                                    b"-ERR [SYS/TEMP] The message cannot be read now\r\n".to_vec()
-                                }
-                            };
-                            stream.write_all(&reply).await?;
-                            break;
-                        }
-                        Action::Update { remove } => {
-                            let ok = match (mailbox.folder, remove.is_empty()) {
-                                (_, true) => true,
-                                (Some(folder), false) => {
-                                    match self.store.remove(folder, &remove).await {
-                                        Ok(_) => true,
-                                        Err(e) => {
-                                            tracing::error!(error = %e, "POP3: removing deleted messages failed");
-                                            false
-                                        }
-                                    }
-                                }
-                                (None, false) => false,
-                            };
-                            session.update_result(ok)
-                        }
-                    };
-                }
-            }
-            stream.flush().await?;
-            let n = match tokio::time::timeout(self.limits.idle_timeout, stream.read(&mut chunk))
-                .await
-            {
-                Ok(r) => r?,
-                Err(_) => {
-                    let _ = stream
-                        .write_all(b"-ERR Autologout: idle for too long\r\n")
-                        .await;
-                    let _ = stream.shutdown().await;
-                    return Ok(Ended::Closed);
-                }
-            };
-            if n == 0 {
-                // Disconnected: nothing is applied outside the UPDATE state.
-                return Ok(Ended::Closed);
-            }
-            lines.feed(&chunk[..n]);
-        }
+        let settings = conn::Settings {
+            implicit_tls,
+            idle_timeout: self.limits.idle_timeout,
+            tls_handshake_timeout: self.limits.tls_handshake_timeout,
+            read_chunk: 16 * 1024,
+        };
+        let mut connection = Connection {
+            server: self,
+            remote,
+            session,
+            mailbox: Mailbox::default(),
+        };
+        conn::serve(tcp, self.tls.clone(), &settings, &mut connection).await
     }
 
     async fn authenticate(
@@ -290,5 +160,84 @@ impl Pop3Server {
                 AuthOutcome::Unavailable
             }
         }
+    }
+}
+
+impl Conversation for Connection<'_> {
+    fn greeting(&self) -> Vec<u8> {
+        self.session.greeting()
+    }
+
+    fn max_line(&self) -> usize {
+        self.session.max_line()
+    }
+
+    fn idle_reply(&self) -> &'static [u8] {
+        b"-ERR Autologout: idle for too long\r\n"
+    }
+
+    async fn handle<S>(&mut self, line: Line, stream: &mut S) -> io::Result<Step>
+    where
+        S: AsyncWrite + Unpin + Send,
+    {
+        let mut action = self.session.handle(line);
+        loop {
+            action = match action {
+                Action::Send(bytes) => {
+                    stream.write_all(&bytes).await?;
+                    return Ok(Step::Continue);
+                }
+                Action::Close(bytes) => return Ok(Step::Close(bytes)),
+                Action::StartTls(bytes) => return Ok(Step::StartTls(bytes)),
+                Action::Authenticate(credentials) => {
+                    let outcome = self
+                        .server
+                        .authenticate(
+                            &credentials,
+                            self.remote,
+                            self.session.is_tls(),
+                            &mut self.mailbox,
+                        )
+                        .await;
+                    self.session.auth_result(outcome)
+                }
+                Action::Retrieve { uid, top, .. } => {
+                    let body = match self.mailbox.blobs.get(&uid) {
+                        Some(blob) => self.server.store.body(blob).await.map_err(|e| {
+                            tracing::error!(error = %e, "POP3: reading a message failed");
+                        }),
+                        None => Err(()),
+                    };
+                    let reply = match body {
+                        Ok(b) => retrieve_reply(&b, top),
+                        Err(()) => b"-ERR [SYS/TEMP] The message cannot be read now\r\n".to_vec(),
+                    };
+                    stream.write_all(&reply).await?;
+                    return Ok(Step::Continue);
+                }
+                Action::Update { remove } => {
+                    let ok = match (self.mailbox.folder, remove.is_empty()) {
+                        (_, true) => true,
+                        (Some(folder), false) => {
+                            match self.server.store.remove(folder, &remove).await {
+                                Ok(_) => true,
+                                Err(e) => {
+                                    tracing::error!(error = %e, "POP3: removing deleted messages failed");
+                                    false
+                                }
+                            }
+                        }
+                        (None, false) => false,
+                    };
+                    self.session.update_result(ok)
+                }
+            };
+        }
+    }
+
+    async fn tls_started(&mut self) {
+        self.session.tls_started();
+        let possible = self.server.auth.basic_possible(Protocol::Pop).await;
+        self.session.set_basic_possible(possible);
     }
 }

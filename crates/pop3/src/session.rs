@@ -13,7 +13,7 @@
 use mailward_sasl::{BearerError, Credentials, Exchange, Mechanism, SaslError, Step};
 
 use crate::command::{Command, parse_command};
-use crate::line::Line;
+use mailward_mailnet::line::Line;
 
 /// Longest command line (RFC 2449 §4: 255 octets including CR LF).
 pub const MAX_COMMAND_LINE: usize = 253;

@@ -3,17 +3,18 @@
 //! (RFC 2034); local delivery into mailboxes and relay of everything else through a
 //! smarthost.
 //!
-//! The protocol layer is sans-IO and always built: [`line`] frames input, [`command`]
-//! parses it, [`session`] is the state machine. The `server` feature (default) adds
-//! [`SmtpServer`] (the socket loop with the mail store and the authentication pipeline),
-//! [`Relay`] (the queue worker) and [`client`] (the small SMTP client the relay uses).
+//! The protocol layer is sans-IO and always built: [`line`] (re-exported from
+//! `mailward-mailnet`) frames input, [`command`] parses it, [`session`] is the state
+//! machine. The `server` feature (default) adds [`SmtpServer`] (the socket loop with the
+//! mail store and the authentication pipeline), [`Relay`] (the queue worker) and [`client`]
+//! (the small SMTP client the relay uses).
 //!
 //! **Architecture invariant:** a message reaches the store only after the client's final
 //! dot and a complete, size-checked transaction; the session never touches sockets,
 //! storage or the clock.
 
 pub mod command;
-pub mod line;
+pub use mailward_mailnet::line;
 pub mod session;
 
 #[cfg(feature = "server")]

@@ -1,7 +1,8 @@
-//! [`SmtpServer`]: the submission socket loop. Accepts connections (implicit TLS or
-//! plaintext with STARTTLS), drives a [`Session`] line by line, and carries out its
-//! actions: authentication through the pipeline, recipient classification (an account of
-//! this instance, a local domain without such an account, or another domain), and
+//! [`SmtpServer`]: the socket side of submission. The connection plumbing (accept loop,
+//! implicit TLS or plaintext with STARTTLS, idle timeout, line framing) is
+//! `mailward_mailnet::conn`; this module drives a [`Session`] line by line and carries out
+//! its actions: authentication through the pipeline, recipient classification (an account
+//! of this instance, a local domain without such an account, or another domain), and
 //! delivery — local recipients into their INBOX with [`MailStore::deliver`], the others
 //! into the relay queue with [`MailStore::enqueue`]. Input buffered before STARTTLS is
 //! discarded (RFC 3207 §6).
@@ -14,19 +15,17 @@ use std::time::Duration;
 
 use mailward_authpolicy::Protocol;
 use mailward_mailauth::{AuthFailure, AuthRequest, Authenticator};
+use mailward_mailnet::conn::{self, Conversation, Step};
+use mailward_mailnet::line::Line;
 use mailward_mailstore::{MailStore, NewOutbound, StoreError};
 use mailward_sasl::Credentials;
 use time::OffsetDateTime;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio_rustls::TlsAcceptor;
 use uuid::Uuid;
 
-use crate::line::LineBuffer;
 use crate::session::{
-    Action, AuthOutcome, DeliverOutcome, Envelope, MAX_COMMAND_LINE, RcptOutcome, Session,
-    SessionConfig,
+    Action, AuthOutcome, DeliverOutcome, Envelope, RcptOutcome, Session, SessionConfig,
 };
 
 /// Submission settings.
@@ -70,11 +69,6 @@ pub struct SmtpServer {
     pub config: SmtpConfig,
 }
 
-enum Ended<S> {
-    Closed,
-    StartTls(S),
-}
-
 /// Per-connection facts the loop keeps beside the session.
 struct Conn {
     remote: SocketAddr,
@@ -84,25 +78,22 @@ struct Conn {
     authenticated: bool,
 }
 
+/// One connection: the session and the facts kept beside it.
+struct Connection<'a> {
+    server: &'a SmtpServer,
+    session: Session,
+    conn: Conn,
+}
+
 impl SmtpServer {
     /// Accepts connections forever (until the listener fails).
     pub async fn run(self: Arc<Self>, listener: TcpListener, implicit_tls: bool) -> io::Result<()> {
-        let permits = Arc::new(Semaphore::new(self.config.max_connections.max(1)));
-        loop {
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| io::Error::other("connection limiter closed"))?;
-            let (tcp, remote) = listener.accept().await?;
+        let max = self.config.max_connections;
+        conn::accept_loop(listener, max, "SMTP", move |tcp, remote| {
             let server = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = server.serve_connection(tcp, remote, implicit_tls).await {
-                    tracing::debug!(%remote, error = %e, "SMTP connection ended with an error");
-                }
-                drop(permit);
-            });
-        }
+            async move { server.serve_connection(tcp, remote, implicit_tls).await }
+        })
+        .await
     }
 
     /// Serves one connection to its end.
@@ -112,9 +103,7 @@ impl SmtpServer {
         remote: SocketAddr,
         implicit_tls: bool,
     ) -> io::Result<()> {
-        let _ = tcp.set_nodelay(true);
-        let acceptor = TlsAcceptor::from(self.tls.clone());
-        let mut session = Session::new(SessionConfig {
+        let session = Session::new(SessionConfig {
             hostname: self.config.hostname.clone(),
             max_message_size: self.config.max_message_size,
             max_recipients: self.config.max_recipients,
@@ -122,122 +111,22 @@ impl SmtpServer {
             starttls_available: true,
             basic_possible: self.auth.basic_possible(Protocol::Smtp).await,
         });
-        let mut lines = LineBuffer::new(MAX_COMMAND_LINE);
-        let mut conn = Conn {
-            remote,
-            locals: HashMap::new(),
-            authenticated: false,
+        let settings = conn::Settings {
+            implicit_tls,
+            idle_timeout: self.config.idle_timeout,
+            tls_handshake_timeout: self.config.tls_handshake_timeout,
+            read_chunk: 64 * 1024,
         };
-        if implicit_tls {
-            let tls = self.handshake(&acceptor, tcp).await?;
-            self.session_loop(tls, &mut session, &mut lines, &mut conn, true)
-                .await?;
-            return Ok(());
-        }
-        match self
-            .session_loop(tcp, &mut session, &mut lines, &mut conn, true)
-            .await?
-        {
-            Ended::Closed => Ok(()),
-            Ended::StartTls(tcp) => {
-                let tls = self.handshake(&acceptor, tcp).await?;
-                lines.clear();
-                session.tls_started();
-                session.set_basic_possible(self.auth.basic_possible(Protocol::Smtp).await);
-                self.session_loop(tls, &mut session, &mut lines, &mut conn, false)
-                    .await?;
-                Ok(())
-            }
-        }
-    }
-
-    async fn handshake(
-        &self,
-        acceptor: &TlsAcceptor,
-        tcp: TcpStream,
-    ) -> io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
-        tokio::time::timeout(self.config.tls_handshake_timeout, acceptor.accept(tcp))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
-    }
-
-    async fn session_loop<S: AsyncRead + AsyncWrite + Unpin>(
-        &self,
-        mut stream: S,
-        session: &mut Session,
-        lines: &mut LineBuffer,
-        conn: &mut Conn,
-        greet: bool,
-    ) -> io::Result<Ended<S>> {
-        if greet {
-            stream.write_all(&session.greeting()).await?;
-            stream.flush().await?;
-        }
-        let mut chunk = vec![0u8; 64 * 1024];
-        loop {
-            loop {
-                lines.set_max(session.max_line());
-                let Some(line) = lines.next_line() else { break };
-                let mut action = session.handle(line);
-                loop {
-                    action = match action {
-                        Action::Send(bytes) => {
-                            if !bytes.is_empty() {
-                                stream.write_all(&bytes).await?;
-                            }
-                            break;
-                        }
-                        Action::Close(bytes) => {
-                            stream.write_all(&bytes).await?;
-                            stream.flush().await?;
-                            let _ = stream.shutdown().await;
-                            return Ok(Ended::Closed);
-                        }
-                        Action::StartTls(bytes) => {
-                            stream.write_all(&bytes).await?;
-                            stream.flush().await?;
-                            lines.clear();
-                            return Ok(Ended::StartTls(stream));
-                        }
-                        Action::Authenticate(credentials) => {
-                            let outcome = self
-                                .authenticate(&credentials, conn, session.is_tls())
-                                .await;
-                            session.auth_result(outcome)
-                        }
-                        Action::CheckRecipient(address) => {
-                            let outcome = self.classify(&address, conn).await;
-                            session.rcpt_result(outcome)
-                        }
-                        Action::Deliver(envelope) => {
-                            let outcome = self
-                                .deliver(envelope, conn, mailward_types::clock::now())
-                                .await;
-                            conn.locals.clear();
-                            session.deliver_result(outcome)
-                        }
-                    };
-                }
-            }
-            stream.flush().await?;
-            let n = match tokio::time::timeout(self.config.idle_timeout, stream.read(&mut chunk))
-                .await
-            {
-                Ok(r) => r?,
-                Err(_) => {
-                    let _ = stream
-                        .write_all(b"421 4.4.2 Idle for too long, closing connection\r\n")
-                        .await;
-                    let _ = stream.shutdown().await;
-                    return Ok(Ended::Closed);
-                }
-            };
-            if n == 0 {
-                // Disconnected: an unfinished DATA is simply dropped.
-                return Ok(Ended::Closed);
-            }
-            lines.feed(&chunk[..n]);
-        }
+        let mut connection = Connection {
+            server: self,
+            session,
+            conn: Conn {
+                remote,
+                locals: HashMap::new(),
+                authenticated: false,
+            },
+        };
+        conn::serve(tcp, self.tls.clone(), &settings, &mut connection).await
     }
 
     async fn authenticate(
@@ -363,5 +252,64 @@ impl SmtpServer {
             conn.remote.ip(),
             self.config.hostname
         )
+    }
+}
+
+impl Conversation for Connection<'_> {
+    fn greeting(&self) -> Vec<u8> {
+        self.session.greeting()
+    }
+
+    fn max_line(&self) -> usize {
+        self.session.max_line()
+    }
+
+    fn idle_reply(&self) -> &'static [u8] {
+        b"421 4.4.2 Idle for too long, closing connection\r\n"
+    }
+
+    async fn handle<S>(&mut self, line: Line, stream: &mut S) -> io::Result<Step>
+    where
+        S: AsyncWrite + Unpin + Send,
+    {
+        let mut action = self.session.handle(line);
+        loop {
+            action = match action {
+                Action::Send(bytes) => {
+                    if !bytes.is_empty() {
+                        stream.write_all(&bytes).await?;
+                    }
+                    return Ok(Step::Continue);
+                }
+                Action::Close(bytes) => return Ok(Step::Close(bytes)),
+                Action::StartTls(bytes) => return Ok(Step::StartTls(bytes)),
+                Action::Authenticate(credentials) => {
+                    let tls = self.session.is_tls();
+                    let outcome = self
+                        .server
+                        .authenticate(&credentials, &mut self.conn, tls)
+                        .await;
+                    self.session.auth_result(outcome)
+                }
+                Action::CheckRecipient(address) => {
+                    let outcome = self.server.classify(&address, &mut self.conn).await;
+                    self.session.rcpt_result(outcome)
+                }
+                Action::Deliver(envelope) => {
+                    let outcome = self
+                        .server
+                        .deliver(envelope, &self.conn, mailward_types::clock::now())
+                        .await;
+                    self.conn.locals.clear();
+                    self.session.deliver_result(outcome)
+                }
+            };
+        }
+    }
+
+    async fn tls_started(&mut self) {
+        self.session.tls_started();
+        let possible = self.server.auth.basic_possible(Protocol::Smtp).await;
+        self.session.set_basic_possible(possible);
     }
 }

@@ -12,7 +12,7 @@
 use mailward_sasl::{BearerError, Credentials, Exchange, Mechanism, SaslError, Step};
 
 use crate::command::{Command, MailParams, ParseError, parse_command};
-use crate::line::Line;
+use mailward_mailnet::line::Line;
 
 /// Longest command line (RFC 5321 §4.5.3.1.4 says 512 octets; AUTH lines carry tokens).
 pub const MAX_COMMAND_LINE: usize = mailward_sasl::MAX_ENCODED_LEN + 64;

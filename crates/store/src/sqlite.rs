@@ -32,7 +32,7 @@ use mailward_types::records::{
     Session, SignInEvent, SignInFilter, SigningKey, TotpRecord,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::net::IpAddr;
 use std::path::Path;
 use std::str::FromStr;
@@ -60,57 +60,7 @@ pub struct SqliteStore {
     /// Plain reads. The same pool as `writer` for in-memory stores.
     reader: SqlitePool,
     /// Background WAL checkpoints; stopped when the last clone of the store is dropped.
-    _checkpointer: Option<Arc<Checkpointer>>,
-}
-
-/// How often the write-ahead log is folded back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-
-/// Aborts the checkpoint task when dropped.
-#[derive(Debug)]
-struct Checkpointer(tokio::task::JoinHandle<()>);
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// WAL length (in frames, ~4 KiB each) beyond which the checkpointer truncates the WAL.
-const WAL_TRUNCATE_FRAMES: i64 = 16_384;
-
-/// Passive checkpoints (they never wait for, or block, readers and the writer) keep the WAL
-/// short without putting the checkpoint's fsync on a committing request. Under sustained
-/// load readers may keep the WAL from ever restarting at its beginning, so once it has
-/// grown past [`WAL_TRUNCATE_FRAMES`] a `TRUNCATE` checkpoint (which waits briefly for
-/// readers and holds the writer meanwhile) resets it to zero length.
-async fn checkpoint_loop(reader: SqlitePool) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if reader.is_closed() {
-            return;
-        }
-        let frames = match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&reader)
-            .await
-        {
-            // (busy, frames in the WAL, frames checkpointed)
-            Ok(row) => row.try_get::<i64, _>(1).unwrap_or(0),
-            Err(e) => {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
-                continue;
-            }
-        };
-        if frames > WAL_TRUNCATE_FRAMES
-            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&reader)
-                .await
-        {
-            tracing::warn!(error = %e, frames, "WAL truncation failed");
-        }
-    }
+    _checkpointer: Option<Arc<mailward_sqlite::Checkpointer>>,
 }
 
 impl SqliteStore {
@@ -162,7 +112,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(open_err)?;
-        let checkpointer = Arc::new(Checkpointer(tokio::spawn(checkpoint_loop(reader.clone()))));
+        let checkpointer = Arc::new(mailward_sqlite::Checkpointer::start(
+            reader.clone(),
+            "identity",
+        ));
         Ok(SqliteStore {
             writer,
             reader,

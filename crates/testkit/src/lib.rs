@@ -6,6 +6,7 @@
 //! real listeners over loopback.
 
 pub mod mail;
+pub mod mailnet;
 
 pub use reqwest;
 

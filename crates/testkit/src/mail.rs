@@ -98,6 +98,29 @@ pub async fn user_token(
         .to_string()
 }
 
+/// [`user_token`] for `user` with [`PASSWORD`] (the password [`add_user`] gives).
+pub async fn password_token(
+    t: &TestIdentity,
+    client_id: &str,
+    user: &User,
+    scopes: &[&str],
+) -> String {
+    user_token(t, client_id, user.upn.as_str(), PASSWORD, scopes).await
+}
+
+/// The sign-in log entries of `upn`, after flushing identity's log writer.
+pub async fn signins(t: &TestIdentity, upn: &str) -> Vec<mailward_types::records::SignInEvent> {
+    t.flush_log().await;
+    t.ctx
+        .store()
+        .signins(&mailward_types::records::SignInFilter {
+            user: Some(upn.to_string()),
+            ..Default::default()
+        })
+        .await
+        .expect("signins")
+}
+
 /// Registers the confidential application a mail instance uses for relayed basic
 /// authentication (holding `LegacyAuth.Relay`); returns (client id, client secret).
 pub async fn relay_client(t: &TestIdentity) -> (String, String) {

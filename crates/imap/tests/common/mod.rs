@@ -8,17 +8,13 @@
 
 use imap_codec::decode::Decoder;
 use imap_codec::{GreetingCodec, ResponseCodec};
-use mailward_authpolicy::{AuthenticationPolicy, PolicyName, Protocol, Switch, SwitchKind};
+use mailward_authpolicy::Protocol;
 use mailward_imap::{ImapServer, Limits};
-use mailward_mailauth::{
-    BearerConfig, BearerValidator, Pipeline, PipelineConfig, RelayConfig, RelayedCheck,
-};
 use mailward_mailstore::sqlite::SqliteMailStore;
 use mailward_mailstore::{Account, MailStore, NewAccount};
+use mailward_testkit::mailnet::{self, connector};
 use mailward_testkit::{TestIdentity, mail};
 use mailward_types::model::User;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -53,26 +49,7 @@ pub async fn env_with(f: impl FnOnce(&mut Limits)) -> Env {
     );
     let relay = mail::relay_client(&t).await;
     let ropc_client = mail::password_client(&t).await;
-    let mut bearer = BearerConfig::new(t.issuer.clone(), mail::resource(&t));
-    bearer.ca_file = Some(t.ca_pem.clone());
-    let pipeline = Arc::new(Pipeline::new(
-        store.clone(),
-        BearerValidator::new(bearer).expect("validator"),
-        Arc::new(
-            RelayedCheck::new(RelayConfig {
-                identity_url: t.url.clone(),
-                client_id: relay.0.clone(),
-                client_secret: relay.1.clone().into(),
-                ca_file: Some(t.ca_pem.clone()),
-                http_timeout: Duration::from_secs(10),
-            })
-            .expect("relay"),
-        ),
-        PipelineConfig {
-            basic_possible_ttl: time::Duration::ZERO,
-            ..PipelineConfig::default()
-        },
-    ));
+    let pipeline = mailnet::pipeline(&t, store.clone(), &relay);
     let ca = mailward_net::ca::ensure(
         &dir.path().join("imap-tls"),
         &[],
@@ -105,27 +82,13 @@ pub async fn env_with(f: impl FnOnce(&mut Limits)) -> Env {
 
 /// A policy allowing basic authentication for IMAP, as the organization default.
 pub async fn allow_basic_imap(store: &SqliteMailStore) {
-    let mut p = AuthenticationPolicy::new(PolicyName::try_from("Allow IMAP").expect("name"));
-    p.set(
-        Switch::new(SwitchKind::AllowBasicAuth, Protocol::Imap).expect("switch"),
-        true,
-    );
-    store.put_auth_policy(&p).await.expect("put policy");
-    store
-        .set_default_auth_policy(Some("Allow IMAP"))
-        .await
-        .expect("default");
+    let p = mailnet::allow_basic("Allow IMAP", &[Protocol::Imap]);
+    mailnet::set_default_policy(store, &p).await;
 }
 
 /// A block-all-basic policy as the organization default.
 pub async fn block_basic_by_default(store: &SqliteMailStore) {
-    let p =
-        AuthenticationPolicy::block_all_basic(PolicyName::try_from("Block basic").expect("name"));
-    store.put_auth_policy(&p).await.expect("put policy");
-    store
-        .set_default_auth_policy(Some("Block basic"))
-        .await
-        .expect("default");
+    mailnet::block_by_default(store).await;
 }
 
 impl Env {
@@ -189,19 +152,6 @@ pub struct Client {
 }
 
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-fn connector(ca_pem: &Path) -> tokio_rustls::TlsConnector {
-    mailward_net::install_crypto_provider();
-    let pem = std::fs::read(ca_pem).expect("read CA");
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(&pem) {
-        roots.add(c.expect("cert")).expect("add root");
-    }
-    let cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(cfg))
-}
 
 impl Client {
     pub async fn plain(addr: SocketAddr, ca_pem: &Path) -> Client {

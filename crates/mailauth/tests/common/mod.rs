@@ -7,17 +7,13 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use mailward_authpolicy::{AuthenticationPolicy, PolicyName, Protocol, Switch, SwitchKind};
-use mailward_mailauth::{
-    AuthFailure, AuthRequest, BearerConfig, BearerValidator, Pipeline, PipelineConfig, Principal,
-    RelayConfig, RelayedCheck,
-};
+use mailward_authpolicy::Protocol;
+use mailward_mailauth::{AuthFailure, AuthRequest, Pipeline, Principal};
 use mailward_mailstore::sqlite::SqliteMailStore;
-use mailward_mailstore::{MailStore, NewAccount};
 use mailward_sasl::{Credentials, Mechanism};
-use mailward_testkit::{TestIdentity, mail};
+use mailward_testkit::{TestIdentity, mail, mailnet};
 use mailward_types::model::User;
-use mailward_types::records::{LocationClass, SignInEvent, SignInFilter};
+use mailward_types::records::{LocationClass, SignInEvent};
 
 pub const CLIENT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7));
 
@@ -30,29 +26,11 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
-pub fn bearer_config(t: &TestIdentity) -> BearerConfig {
-    let mut cfg = BearerConfig::new(t.issuer.clone(), mail::resource(t));
-    cfg.ca_file = Some(t.ca_pem.clone());
-    cfg
-}
-
-pub fn relay_config(t: &TestIdentity, relay: &(String, String)) -> RelayConfig {
-    RelayConfig {
-        identity_url: t.url.clone(),
-        client_id: relay.0.clone(),
-        client_secret: relay.1.clone().into(),
-        ca_file: Some(t.ca_pem.clone()),
-        http_timeout: std::time::Duration::from_secs(10),
-    }
-}
-
-pub fn pipeline_config() -> PipelineConfig {
-    PipelineConfig {
-        // Tests change policies and look again at once.
-        basic_possible_ttl: time::Duration::ZERO,
-        ..PipelineConfig::default()
-    }
-}
+// Not every test binary uses every helper.
+#[allow(unused_imports)]
+pub use mailward_testkit::mailnet::{
+    allow_basic, bearer_config, block_by_default, pipeline_config, relay_config,
+};
 
 pub async fn env() -> Env {
     let t = mail::start_identity().await;
@@ -64,12 +42,7 @@ pub async fn env() -> Env {
     );
     let relay = mail::relay_client(&t).await;
     let ropc_client = mail::password_client(&t).await;
-    let pipeline = Arc::new(Pipeline::new(
-        store.clone(),
-        BearerValidator::new(bearer_config(&t)).expect("validator"),
-        Arc::new(RelayedCheck::new(relay_config(&t, &relay)).expect("relay")),
-        pipeline_config(),
-    ));
+    let pipeline = mailnet::pipeline(&t, store.clone(), &relay);
     Env {
         t,
         store,
@@ -83,41 +56,16 @@ pub async fn env() -> Env {
 impl Env {
     /// A token for the mail resource through identity's token endpoint.
     pub async fn token(&self, user: &User, scopes: &[&str]) -> String {
-        mail::user_token(
-            &self.t,
-            &self.ropc_client,
-            user.upn.as_str(),
-            mail::PASSWORD,
-            scopes,
-        )
-        .await
+        mail::password_token(&self.t, &self.ropc_client, user, scopes).await
     }
 
     /// The mail account of an identity user (created as a first bearer sign-in would).
     pub async fn account(&self, user: &User) -> mailward_mailstore::Account {
-        self.store
-            .ensure_account(NewAccount {
-                user_oid: user.id,
-                upn: user.upn.to_string(),
-                address: user.upn.to_string(),
-                display_name: user.display_name.clone(),
-                now: mailward_types::clock::now(),
-            })
-            .await
-            .expect("ensure_account")
+        mailnet::ensure_account(&self.store, user).await
     }
 
     pub async fn signins(&self, upn: &str) -> Vec<SignInEvent> {
-        self.t.flush_log().await;
-        self.t
-            .ctx
-            .store()
-            .signins(&SignInFilter {
-                user: Some(upn.to_string()),
-                ..Default::default()
-            })
-            .await
-            .expect("signins")
+        mail::signins(&self.t, upn).await
     }
 
     /// Failures counted by identity's smart lockout for the user, both location classes.
@@ -186,27 +134,4 @@ pub async fn auth_at(
         now,
     )
     .await
-}
-
-/// A policy allowing basic authentication for exactly `protocols`.
-pub fn allow_basic(name: &str, protocols: &[Protocol]) -> AuthenticationPolicy {
-    let mut p = AuthenticationPolicy::new(PolicyName::try_from(name).expect("policy name"));
-    for proto in protocols {
-        p.set(
-            Switch::new(SwitchKind::AllowBasicAuth, *proto).expect("switch"),
-            true,
-        );
-    }
-    p
-}
-
-/// Makes a block-all-basic policy the organization default.
-pub async fn block_by_default(store: &SqliteMailStore) {
-    let p =
-        AuthenticationPolicy::block_all_basic(PolicyName::try_from("Block basic").expect("name"));
-    store.put_auth_policy(&p).await.expect("put policy");
-    store
-        .set_default_auth_policy(Some("Block basic"))
-        .await
-        .expect("default policy");
 }

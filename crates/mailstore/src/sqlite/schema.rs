@@ -13,58 +13,16 @@
 //! `unseen`, `size`) and each blob's reference count (messages plus queue entries).
 
 use crate::{Result, StoreError};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 
 /// `(version, sql)`, applied in order, each in its own transaction.
 pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
 
 /// Applies every migration newer than the database's current version.
 pub(super) async fn migrate(pool: &SqlitePool, applied_at_ms: i64) -> Result<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version INTEGER PRIMARY KEY,
-            applied_at INTEGER NOT NULL
-        )",
-    )
-    .execute(pool)
-    .await
-    .map_err(backend)?;
-
-    let newest_known = MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0);
-    for &(version, sql) in MIGRATIONS {
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-        let current: i64 =
-            sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
-                .fetch_one(&mut *tx)
-                .await
-                .and_then(|row| row.try_get("v"))
-                .map_err(backend)?;
-        if current > newest_known {
-            return Err(StoreError::Backend(format!(
-                "mail database schema version {current} is newer than this build supports \
-                 ({newest_known}); upgrade mailward"
-            )));
-        }
-        if current >= version {
-            continue;
-        }
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::Backend(format!("mail migration {version} failed: {e}")))?;
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-            .bind(version)
-            .bind(applied_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-    }
-    Ok(())
-}
-
-fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    mailward_sqlite::migrate(pool, MIGRATIONS, applied_at_ms)
+        .await
+        .map_err(|e| StoreError::Backend(format!("mail store: {e}")))
 }
 
 const V1: &str = r#"
