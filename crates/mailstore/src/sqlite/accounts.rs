@@ -18,6 +18,11 @@ pub(super) async fn ensure_account(store: &SqliteMailStore, new: NewAccount) -> 
             new.address
         )));
     }
+    // Every fresh-token login comes here: an existing account is answered from the read
+    // pool, so logins never queue on the single writer connection behind appends.
+    if let Some(account) = account_by_user(store, new.user_oid).await? {
+        return Ok(account);
+    }
     let mut tx = store.begin().await?;
     let existing = sqlx::query(concat!(select_account!(), "WHERE a.user_oid = $1"))
         .bind(new.user_oid.to_string())
