@@ -60,6 +60,28 @@ pub struct TokenConfig {
     pub session_secs: i64,
     /// How long an unfinished sign-in page flow stays valid.
     pub flow_secs: i64,
+    /// The `typ` header of access tokens: `"at+jwt"` (RFC 9068) or `"JWT"` (what Entra
+    /// issues, and what some relying parties such as Dovecot 2.3's oauth2 passdb require).
+    pub access_token_typ: AccessTokenTyp,
+}
+
+/// `[identity.tokens] access_token_typ`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccessTokenTyp {
+    #[default]
+    #[serde(rename = "at+jwt")]
+    AtJwt,
+    #[serde(rename = "JWT")]
+    Jwt,
+}
+
+impl AccessTokenTyp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessTokenTyp::AtJwt => "at+jwt",
+            AccessTokenTyp::Jwt => "JWT",
+        }
+    }
 }
 
 impl Default for TokenConfig {
@@ -73,6 +95,7 @@ impl Default for TokenConfig {
             device_poll_interval_secs: 5,
             session_secs: 86400,
             flow_secs: 1800,
+            access_token_typ: AccessTokenTyp::default(),
         }
     }
 }

@@ -141,7 +141,11 @@ pub async fn issue(ctx: &Ctx, req: IssueRequest<'_>) -> Result<TokenResponse, OA
     };
     let keys = ctx.keys();
     let access_token = keys
-        .sign(resource.token_alg, "at+jwt", &access)
+        .sign(
+            resource.token_alg,
+            ctx.cfg().tokens.access_token_typ.as_str(),
+            &access,
+        )
         .map_err(|e| internal(&e))?;
 
     let id_token = match req.user {

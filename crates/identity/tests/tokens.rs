@@ -462,3 +462,28 @@ async fn end_session_with_id_token_hint_and_unregistered_uri() {
     );
     assert!(!has_sso(&t, &b).await);
 }
+
+#[tokio::test]
+async fn access_token_typ_can_be_jwt_for_relying_parties_that_require_it() {
+    let t = TestIdentity::start_with(|c| {
+        c.tokens.access_token_typ = mailward_identity::config::AccessTokenTyp::Jwt;
+        c.policy.require_mfa =
+            mailward_signin::policy::MfaRule::Keyword(mailward_signin::policy::MfaKeyword::None);
+    })
+    .await;
+    let (app, secret) = confidential_app(&t, None, &["Mail.ReadWrite.All"]).await;
+    let (status, body) = post_form(
+        &t,
+        &t.client(),
+        "/oauth2/v2.0/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "https://localhost:8446/.default"),
+        ],
+        Some((&app, &secret)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (h, _) = jwt(body["access_token"].as_str().expect("access token"));
+    assert_eq!(h["typ"], "JWT");
+}
