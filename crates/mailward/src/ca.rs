@@ -2,7 +2,7 @@
 //! admin API the web pages and remote tools use (in-process on a local data directory, or
 //! over HTTPS with `--remote`).
 
-use crate::admin::{Transport, enc, print_json, s, since_param, table};
+use crate::admin::{ApiError, Transport, enc, print_json, s, since_param, table};
 use crate::cli::{CaCmd, WhatIfArgs};
 use anyhow::{Context, bail};
 use reqwest::Method;
@@ -21,10 +21,11 @@ pub async fn run(t: &Transport, cmd: CaCmd, json_out: bool) -> anyhow::Result<()
                 .await
             {
                 Ok(v) => v,
-                Err(_) => t
+                Err(e) if is_not_found(&e) => t
                     .call(Method::GET, &format!("{LOCATIONS}/{}", enc(&id)), None)
                     .await
                     .with_context(|| format!("no policy or named location '{id}'"))?,
+                Err(e) => return Err(e),
             };
             print_json(&v);
             Ok(())
@@ -63,23 +64,25 @@ pub async fn run(t: &Transport, cmd: CaCmd, json_out: bool) -> anyhow::Result<()
                 .await
             {
                 Ok(_) => println!("deleted policy {id}"),
-                Err(policy_err) => {
-                    match t
-                        .call(Method::DELETE, &format!("{LOCATIONS}/{}", enc(&id)), None)
-                        .await
-                    {
-                        Ok(_) => println!("deleted named location {id}"),
-                        // Report the more telling error: "in use" beats "not found".
-                        Err(e) if !e.to_string().contains("not found") => return Err(e),
-                        Err(_) => return Err(policy_err),
-                    }
+                Err(e) if is_not_found(&e) => {
+                    // A location still in use answers 409 with the policies' names.
+                    t.call(Method::DELETE, &format!("{LOCATIONS}/{}", enc(&id)), None)
+                        .await?;
+                    println!("deleted named location {id}");
                 }
+                Err(e) => return Err(e),
             }
             Ok(())
         }
         CaCmd::Whatif(args) => what_if(t, args, json_out).await,
         CaCmd::Backtest { policy, since } => backtest(t, &policy, &since, json_out).await,
     }
+}
+
+/// The API answered 404.
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ApiError>()
+        .is_some_and(|a| a.status == 404)
 }
 
 fn grant_summary(p: &Value) -> String {
@@ -227,10 +230,14 @@ async fn import(t: &Transport, file: &std::path::Path, replace: bool) -> anyhow:
             let name = s(&doc["displayName"]);
             let id = doc["id"].as_str().map(str::to_string);
             let exists = match &id {
-                Some(id) => t
+                Some(id) => match t
                     .call(Method::GET, &format!("{base}/{}", enc(id)), None)
                     .await
-                    .is_ok(),
+                {
+                    Ok(_) => true,
+                    Err(e) if is_not_found(&e) => false,
+                    Err(e) => return Err(e),
+                },
                 None => false,
             };
             match (&id, exists) {

@@ -73,8 +73,12 @@ pub async fn seed(t: &Transport) -> anyhow::Result<Vec<String>> {
     for p in policies() {
         let id = p["id"].as_str().unwrap_or_default();
         let path = format!("/v1.0/identity/conditionalAccess/policies/{id}");
-        if t.call(Method::GET, &path, None).await.is_ok() {
-            continue;
+        match t.call(Method::GET, &path, None).await {
+            Ok(_) => continue,
+            Err(e)
+                if e.downcast_ref::<crate::admin::ApiError>()
+                    .is_some_and(|a| a.status == 404) => {}
+            Err(e) => return Err(e),
         }
         t.call(
             Method::POST,

@@ -151,7 +151,9 @@ async fn authorize(
         .await
         {
             Ok(Some((session, user))) => {
-                if let Err(e) = login::from_session(&ctx, &mut flow, &session, &user, &meta).await {
+                if let Err(e) =
+                    login::from_session(&ctx, &mut flow, &session, &user, &meta, now).await
+                {
                     return server_error(&ctx, &meta, &e);
                 }
             }

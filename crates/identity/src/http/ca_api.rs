@@ -456,12 +456,21 @@ async fn patch_location(
 
 async fn delete_location(State(ctx): State<Ctx>, admin: AdminUser, Path(id): Path<String>) -> R {
     admin.require(Permission::ManagePolicies)?;
-    let (policies, _) = load_all(&ctx).await?;
+    // A policy uses the location if it compiles with it and not without it (a policy
+    // naming an unknown location is a compile error).
+    let (policies, locations) = load_all(&ctx).await?;
+    let remaining: Vec<NamedLocation> = locations
+        .iter()
+        .filter(|l| l.id.get() != Some(&id))
+        .cloned()
+        .collect();
+    let cfg = conditional_access::tenant_config();
     let users: Vec<String> = policies
         .iter()
         .filter(|p| {
-            let text = export_policy(p);
-            text.contains(&format!("\"{id}\""))
+            let one = std::slice::from_ref(*p);
+            PolicySet::compile(one, &locations, &cfg).is_ok()
+                && PolicySet::compile(one, &remaining, &cfg).is_err()
         })
         .filter_map(|p| p.display_name.get().cloned())
         .collect();

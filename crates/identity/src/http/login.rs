@@ -200,7 +200,7 @@ async fn apply(
                     let Some(user) = user else {
                         return Err("first factor verified without a user".into());
                     };
-                    flow.state = run_policy(ctx, &mut flow, &user, next, meta, None).await?;
+                    flow.state = run_policy(ctx, &mut flow, &user, next, meta, None, now).await?;
                 }
             }
             continue_flow(ctx, meta, headers, flow, now).await
@@ -360,6 +360,7 @@ async fn apply(
 }
 
 /// The policy step after a first factor (or on an existing session).
+#[allow(clippy::too_many_arguments)]
 async fn run_policy(
     ctx: &Ctx,
     flow: &mut Flow,
@@ -367,12 +368,12 @@ async fn run_policy(
     state: SignInState,
     meta: &Meta,
     session: Option<&Session>,
+    now: OffsetDateTime,
 ) -> Result<SignInState, mailward_store::StoreError> {
     let amr = match &state {
         SignInState::SecondFactor { amr, .. } => amr.clone(),
         _ => vec![],
     };
-    let now = mailward_types::clock::now();
     let target_app = if flow.target_app.is_empty() {
         flow.client_id.clone()
     } else {
@@ -438,6 +439,7 @@ pub(crate) async fn from_session(
     session: &Session,
     user: &User,
     meta: &Meta,
+    now: OffsetDateTime,
 ) -> Result<(), mailward_store::StoreError> {
     let state = SignInState::SecondFactor {
         user: user.id,
@@ -447,7 +449,7 @@ pub(crate) async fn from_session(
     };
     flow.steps
         .push(step("session", true, "single sign-on session"));
-    flow.state = run_policy(ctx, flow, user, state, meta, Some(session)).await?;
+    flow.state = run_policy(ctx, flow, user, state, meta, Some(session), now).await?;
     if let SignInState::Complete(done) = &mut flow.state {
         done.mfa_time = session.mfa_time;
     }
