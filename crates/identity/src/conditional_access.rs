@@ -9,19 +9,24 @@
 //!   [`RECHECK`] and rebuilds when it changed, so changes made on another node or by the
 //!   local CLI apply within about a second, and a full reload happens at least every
 //!   [`RELOAD`] regardless.
-//! - While no policy is stored at all, the configured rule `[identity.policy] require_mfa`
-//!   decides (the counterpart of Entra's security defaults); once any conditional access
-//!   policy exists — enabled, report-only or disabled — the policies alone decide.
+//! - Security defaults ([`mailward_policy::baseline`]) are on until an admin turns them
+//!   off (the setting [`SECURITY_DEFAULTS_KEY`], changed through the Graph-shaped
+//!   `/v1.0/policies/identitySecurityDefaultsEnforcementPolicy`). While on they apply in
+//!   addition to the policies and the stricter decision wins: MFA for everyone on the
+//!   client app types `[identity.policy] require_mfa` names (all by default), MFA for
+//!   administrators always, legacy clients blocked wherever MFA is required of them. The
+//!   sign-in log shows them as the pseudo-policy "Security defaults". Off, the policies
+//!   alone decide.
 //! - A stored set that no longer compiles (edited by hand in the database, say) fails
 //!   closed: every user sign-in is refused with 53003 until an admin fixes it.
 
 use crate::state::Ctx;
 use mailward_policy::{
     ConditionalAccessPolicy, Config, CountryCode, Decision, NamedLocation, PolicySet,
-    SessionEffect, SignInContext, UserFacts, import_named_location, import_policy,
-    platform_from_user_agent,
+    SecurityDefaults, SessionEffect, SignInContext, UserFacts, combine, import_named_location,
+    import_policy, platform_from_user_agent,
 };
-use mailward_signin::policy::{self as rule, PolicyContext};
+use mailward_signin::policy as rule;
 use mailward_store::StoreError;
 use mailward_types::ErrorCode;
 use mailward_types::model::{Amr, ClientAppType, Resource, User, well_known};
@@ -42,6 +47,11 @@ pub const RELOAD: Duration = Duration::from_secs(60);
 pub const RECHECK: Duration = Duration::from_secs(1);
 /// Setting that changes with every conditional access change.
 pub const VERSION_KEY: &str = "conditional_access.version";
+/// Setting holding `"false"` once an admin has turned security defaults off; absent or
+/// anything else means on.
+pub const SECURITY_DEFAULTS_KEY: &str = "security_defaults.enabled";
+/// What turning security defaults off stops, shown by the CLI and the admin center.
+pub const SECURITY_DEFAULTS_OFF_WARNING: &str = "Turning security defaults off stops requiring MFA for every user and for administrators, and stops blocking legacy clients (exchangeActiveSync, other) for everyone. From then on only your conditional access policies protect sign-ins; users and applications no enabled policy covers sign in with a password alone (see `mailward ca coverage`).";
 
 /// The tenant's policies as evaluation needs them.
 #[derive(Debug)]
@@ -50,13 +60,75 @@ pub struct Loaded {
     pub set: Result<PolicySet, String>,
     pub policies: Vec<ConditionalAccessPolicy>,
     pub locations: Vec<NamedLocation>,
+    /// Whether security defaults are on.
+    pub security_defaults: bool,
 }
 
 impl Loaded {
-    /// Whether conditional access is in charge (some policy exists).
+    /// Whether some policy exists, so that the network, the time or the policies' own
+    /// conditions may refuse a sign-in the security defaults alone would let through (the
+    /// refresh grant then judges before rotating).
     pub fn active(&self) -> bool {
         !self.policies.is_empty()
     }
+
+    /// The display names (ids when unnamed) of the policies naming a group in their
+    /// include or exclude lists, whatever their state.
+    pub fn policies_naming_group(&self, group: uuid::Uuid) -> Vec<String> {
+        let id = group.to_string();
+        self.policies
+            .iter()
+            .filter(|p| {
+                p.conditions
+                    .get()
+                    .and_then(|c| c.users.get())
+                    .is_some_and(|u| {
+                        [&u.include_groups, &u.exclude_groups]
+                            .iter()
+                            .filter_map(|l| l.get())
+                            .flatten()
+                            .any(|g| g.eq_ignore_ascii_case(&id))
+                    })
+            })
+            .map(|p| {
+                p.display_name
+                    .get()
+                    .or(p.id.get())
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
+/// Security defaults as evaluation needs them, from the configured MFA rule.
+pub fn security_defaults(configured: &rule::MfaRule) -> SecurityDefaults {
+    use rule::{MfaKeyword, MfaRule};
+    match configured {
+        MfaRule::Keyword(MfaKeyword::Everyone) => SecurityDefaults::everyone(),
+        MfaRule::Keyword(MfaKeyword::None) => SecurityDefaults {
+            mfa_client_app_types: vec![],
+        },
+        MfaRule::ClientAppTypes(list) => SecurityDefaults {
+            mfa_client_app_types: list.clone(),
+        },
+    }
+}
+
+/// The policies naming a group (see [`Loaded::policies_naming_group`]).
+pub async fn policies_naming_group(
+    ctx: &Ctx,
+    group: uuid::Uuid,
+) -> Result<Vec<String>, StoreError> {
+    Ok(load(ctx).await?.policies_naming_group(group))
+}
+
+/// Turns security defaults on or off (a conditional access change: every node rebuilds).
+pub async fn set_security_defaults(ctx: &Ctx, on: bool) -> Result<(), StoreError> {
+    ctx.store()
+        .put_setting(SECURITY_DEFAULTS_KEY, if on { "true" } else { "false" })
+        .await?;
+    changed(ctx).await
 }
 
 /// The cached compiled set and the optional country database.
@@ -226,10 +298,13 @@ pub async fn load(ctx: &Ctx) -> Result<Arc<Loaded>, StoreError> {
     if let Err(e) = &set {
         tracing::error!(error = %e, "stored conditional access policies do not compile; user sign-ins are refused until fixed");
     }
+    let security_defaults =
+        store.get_setting(SECURITY_DEFAULTS_KEY).await?.as_deref() != Some("false");
     let loaded = Arc::new(Loaded {
         set,
         policies,
         locations,
+        security_defaults,
     });
     let now = Instant::now();
     *engine.write() = Some(Cached {
@@ -271,29 +346,9 @@ pub struct StepResult {
     pub session: SessionEffect,
 }
 
-/// Runs the policy step: conditional access if any policy exists, else the configured rule.
+/// Runs the policy step: the conditional access policies, and security defaults while on.
 pub async fn step(ctx: &Ctx, input: &StepInput<'_>) -> Result<StepResult, StoreError> {
     let loaded = load(ctx).await?;
-    if !loaded.active() {
-        let r = rule::decide(
-            &ctx.cfg().policy.require_mfa,
-            &PolicyContext {
-                user_id: input.user.id,
-                app_id: input.app_id.clone(),
-                client_app_type: input.client_app_type,
-                ip: input.ip,
-                amr: input.amr.to_vec(),
-                mfa_time: input.mfa_time,
-            },
-        );
-        return Ok(StepResult {
-            decision: r.decision,
-            phishing_resistant: false,
-            reauthenticate: false,
-            outcomes: r.outcomes,
-            session: SessionEffect::default(),
-        });
-    }
     let set = match &loaded.set {
         Ok(set) => set,
         Err(_) => {
@@ -308,8 +363,15 @@ pub async fn step(ctx: &Ctx, input: &StepInput<'_>) -> Result<StepResult, StoreE
     };
     let sign_in = context(ctx, input).await?;
     let ev = set.evaluate(&sign_in, input.now);
-    let outcomes = ev.records();
-    let (decision, phishing_resistant, reauthenticate) = match ev.decision {
+    let mut outcomes = ev.records();
+    let mut decision = ev.decision;
+    if loaded.security_defaults {
+        let (baseline, outcome) =
+            security_defaults(&ctx.cfg().policy.require_mfa).evaluate(&sign_in);
+        decision = combine(decision, baseline);
+        outcomes.insert(0, outcome);
+    }
+    let (decision, phishing_resistant, reauthenticate) = match decision {
         Decision::Allow => (rule::Decision::Allow, false, false),
         Decision::Block { code, .. } => (rule::Decision::Block(code), false, false),
         Decision::RequireControls(c) if c.password_change => {
@@ -322,7 +384,7 @@ pub async fn step(ctx: &Ctx, input: &StepInput<'_>) -> Result<StepResult, StoreE
             )
         }
         Decision::RequireControls(c) => {
-            let d = if c.mfa {
+            let d = if c.mfa || c.phishing_resistant {
                 rule::Decision::RequireMfa
             } else {
                 rule::Decision::Allow
@@ -376,4 +438,209 @@ pub async fn target_app(ctx: &Ctx, resource_uri: Option<&str>, client_id: &str) 
         },
         None => client_id.to_string(),
     }
+}
+
+/// Why a coverage report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CoverageError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored policies do not compile.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// An application as the coverage report names it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverageApp {
+    pub app_id: String,
+    pub display_name: String,
+}
+
+/// One sign-in a password alone completes.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverageHole {
+    pub app_id: String,
+    pub display_name: String,
+    pub client_app_type: ClientAppType,
+}
+
+/// A user with the sign-ins a password alone completes.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverageUser {
+    pub id: uuid::Uuid,
+    pub user_principal_name: String,
+    pub roles: Vec<String>,
+    pub sign_ins: Vec<CoverageHole>,
+}
+
+/// Whether one legacy client app type is blocked for every user and application.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyCoverage {
+    pub client_app_type: ClientAppType,
+    pub blocked: bool,
+    /// Users it signs in for with a password.
+    pub open_for: Vec<String>,
+}
+
+/// The coverage check's answer (`GET .../conditionalAccess/coverage`).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverageReport {
+    pub security_defaults_enabled: bool,
+    pub enabled_policies: usize,
+    pub users_checked: usize,
+    pub applications_checked: Vec<CoverageApp>,
+    /// Users with a browser or mobile/desktop sign-in that needs no MFA.
+    pub users_without_mfa: Vec<CoverageUser>,
+    /// Applications some user reaches from a modern client without MFA.
+    pub applications_without_mfa: Vec<CoverageApp>,
+    pub legacy_clients: Vec<LegacyCoverage>,
+    /// Administrators with any sign-in (legacy included) a password alone completes.
+    pub admins_with_password_only: Vec<CoverageUser>,
+    /// Nothing above is open.
+    pub fully_covered: bool,
+}
+
+/// The applications sign-ins target: every resource (as conditional access names it) and
+/// every application users sign in to (the target when only OpenID scopes are asked).
+async fn coverage_apps(ctx: &Ctx) -> Result<Vec<CoverageApp>, StoreError> {
+    let mut apps = Vec::new();
+    for r in ctx.store().list_resources().await? {
+        apps.push(CoverageApp {
+            app_id: resource_app_id(ctx, &r),
+            display_name: r.display_name,
+        });
+    }
+    for a in ctx.store().list_apps().await? {
+        let user_facing = a.grants.iter().any(|g| {
+            !matches!(
+                g,
+                mailward_types::model::GrantType::ClientCredentials
+                    | mailward_types::model::GrantType::RefreshToken
+            )
+        });
+        if user_facing {
+            apps.push(CoverageApp {
+                app_id: a.client_id.to_string(),
+                display_name: a.display_name,
+            });
+        }
+    }
+    Ok(apps)
+}
+
+/// Runs the coverage check over every enabled user and application (see
+/// [`mailward_policy::coverage`]).
+pub async fn coverage(ctx: &Ctx, now: OffsetDateTime) -> Result<CoverageReport, CoverageError> {
+    use mailward_policy::coverage as cov;
+    let loaded = load(ctx).await?;
+    let set = loaded
+        .set
+        .as_ref()
+        .map_err(|e| CoverageError::Invalid(e.clone()))?;
+    let users: Vec<User> = ctx
+        .store()
+        .list_users()
+        .await?
+        .into_iter()
+        .filter(|u| u.enabled)
+        .collect();
+    let mut facts = Vec::with_capacity(users.len());
+    for u in &users {
+        facts.push(user_facts(ctx, u).await?);
+    }
+    let apps = coverage_apps(ctx).await?;
+    let app_ids: Vec<String> = apps.iter().map(|a| a.app_id.clone()).collect();
+    let baseline = loaded
+        .security_defaults
+        .then(|| security_defaults(&ctx.cfg().policy.require_mfa));
+    let c = cov::check(set, baseline.as_ref(), &facts, &app_ids, now);
+    let hole = |h: &mailward_policy::Hole| CoverageHole {
+        app_id: apps[h.app].app_id.clone(),
+        display_name: apps[h.app].display_name.clone(),
+        client_app_type: h.client_app_type,
+    };
+    let user_entry = |i: usize, holes: Vec<CoverageHole>| CoverageUser {
+        id: users[i].id,
+        user_principal_name: users[i].upn.to_string(),
+        roles: users[i]
+            .roles
+            .iter()
+            .map(|r| r.as_str().to_string())
+            .collect(),
+        sign_ins: holes,
+    };
+    let modern = |h: &&mailward_policy::Hole| {
+        !matches!(
+            h.client_app_type,
+            ClientAppType::ExchangeActiveSync | ClientAppType::Other
+        )
+    };
+    let users_without_mfa = c
+        .users_without_mfa()
+        .into_iter()
+        .map(|i| {
+            user_entry(
+                i,
+                c.holes
+                    .iter()
+                    .filter(|h| h.user == i)
+                    .filter(modern)
+                    .map(hole)
+                    .collect(),
+            )
+        })
+        .collect();
+    let applications_without_mfa = c
+        .apps_without_mfa()
+        .into_iter()
+        .map(|a| apps[a].clone())
+        .collect();
+    let legacy_clients = [ClientAppType::ExchangeActiveSync, ClientAppType::Other]
+        .into_iter()
+        .map(|cat| {
+            let open: Vec<String> = c
+                .legacy_open(cat)
+                .into_iter()
+                .map(|i| users[i].upn.to_string())
+                .collect();
+            LegacyCoverage {
+                client_app_type: cat,
+                blocked: open.is_empty(),
+                open_for: open,
+            }
+        })
+        .collect();
+    let admin_holes = c.admin_holes(|i| !users[i].roles.is_empty());
+    let mut admins = Vec::new();
+    for (i, _) in users.iter().enumerate() {
+        let mine: Vec<CoverageHole> = admin_holes
+            .iter()
+            .filter(|h| h.user == i)
+            .map(hole)
+            .collect();
+        if !mine.is_empty() {
+            admins.push(user_entry(i, mine));
+        }
+    }
+    Ok(CoverageReport {
+        security_defaults_enabled: loaded.security_defaults,
+        enabled_policies: loaded
+            .policies
+            .iter()
+            .filter(|p| p.state.get() == Some(&mailward_policy::PolicyState::Enabled))
+            .count(),
+        users_checked: users.len(),
+        applications_checked: apps.clone(),
+        fully_covered: c.holes.is_empty(),
+        users_without_mfa,
+        applications_without_mfa,
+        legacy_clients,
+        admins_with_password_only: admins,
+    })
 }

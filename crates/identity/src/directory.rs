@@ -93,6 +93,26 @@ pub struct UserPatch {
     pub user_principal_name: Option<String>,
 }
 
+impl UserPatch {
+    /// Whether the patch changes nothing but the display name (the one change a
+    /// UserAdministrator may make to an admin).
+    pub fn display_name_only(&self) -> bool {
+        let UserPatch {
+            display_name: _,
+            mail,
+            account_enabled,
+            password,
+            roles,
+            user_principal_name,
+        } = self;
+        mail.is_none()
+            && account_enabled.is_none()
+            && password.is_none()
+            && roles.is_none()
+            && user_principal_name.is_none()
+    }
+}
+
 /// A new application registration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -451,6 +471,47 @@ impl Directory {
         };
         self.store.create_group(&g).await?;
         Ok(g)
+    }
+
+    /// Renames a group or changes its description.
+    pub async fn update_group(
+        &self,
+        id: Uuid,
+        display_name: Option<String>,
+        description: Option<String>,
+    ) -> Result<Group> {
+        let display_name = match display_name {
+            Some(n) => {
+                let n = n.trim().to_string();
+                if n.is_empty() || n.len() > 256 {
+                    return Err(AdminError::Invalid(
+                        "group name must be 1-256 characters".into(),
+                    ));
+                }
+                if let Some(other) = self.store.group_by_name(&n).await?
+                    && other.id != id
+                {
+                    return Err(AdminError::Conflict(format!("group '{n}' already exists")));
+                }
+                Some(n)
+            }
+            None => None,
+        };
+        Ok(self
+            .store
+            .update_group(
+                id,
+                Box::new(move |mut g| {
+                    if let Some(n) = display_name {
+                        g.display_name = n;
+                    }
+                    if let Some(d) = description {
+                        g.description = Some(d);
+                    }
+                    Ok(g)
+                }),
+            )
+            .await?)
     }
 
     pub async fn group_view(&self, g: &Group) -> Result<GroupView> {

@@ -73,6 +73,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/admin/signins.html"),
     ),
     (
+        "admin/security.html",
+        include_str!("../templates/admin/security.html"),
+    ),
+    (
+        "admin/security_off.html",
+        include_str!("../templates/admin/security_off.html"),
+    ),
+    (
         "admin/error.html",
         include_str!("../templates/admin/error.html"),
     ),

@@ -2,7 +2,9 @@
 //! through the Graph-shaped admin API, then device code, client credentials, authorization
 //! code and refresh grants judged by them, with the per-policy results in the sign-in log.
 //! Admin calls go through the admin API in-process as the local CLI makes them, and one
-//! test goes over HTTPS with an admin's bearer token.
+//! test goes over HTTPS with an admin's bearer token. Security defaults stay on beside the
+//! policies until turned off, require MFA of administrators whatever the configured rule,
+//! and appear in the sign-in log and What-If as the pseudo-policy "Security defaults".
 
 mod common;
 
@@ -680,8 +682,8 @@ async fn only_policy_admins_may_write_over_https() {
             ("code_challenge_method", "S256"),
         ],
     );
-    // With the fixed rule off and no policy, the password is enough.
-    let done = password_pages(&b, &url, &reader.upn, PW).await;
+    // An administrator: security defaults ask for MFA even with the rule off.
+    let done = sign_in(&t, &b, &url, &reader).await;
     let code = done.param("code").unwrap_or_else(|| panic!("{done:?}"));
     let (status, body) = redeem_mail_code(&t, &code, &p).await;
     assert_eq!(status, 200, "{body}");
@@ -817,5 +819,176 @@ async fn an_interactive_sign_in_blocked_by_policy_is_logged_for_the_user() {
             && e.user_id == Some(u.id)
             && policy_result(e, &id) == Some("failure")),
         "{log:#?}"
+    );
+}
+
+const SECURITY_DEFAULTS: &str = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
+
+async fn set_security_defaults(t: &TestIdentity, on: bool) {
+    let (status, v) = admin_call(
+        t,
+        "PATCH",
+        SECURITY_DEFAULTS,
+        Some(json!({ "isEnabled": on })),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["isEnabled"], on);
+}
+
+/// Whether the mail app's sign-in asks for the second factor after the password.
+async fn prompts_for_mfa(t: &TestIdentity, upn: &str) -> bool {
+    let b = Browser::new(t);
+    let page = password_pages(&b, &mail_authorize_url(t, &pkce(), &[]), upn, PW).await;
+    if page.param("code").is_some() {
+        return false;
+    }
+    assert!(page.html().contains("value=\"totp\""), "{}", page.html());
+    true
+}
+
+#[tokio::test]
+async fn a_narrow_policy_leaves_security_defaults_on_for_everyone_else() {
+    // The default configuration: security defaults with MFA for everyone.
+    let t = TestIdentity::start().await;
+    let alice = mfa_user(&t, "alice").await;
+    let (status, g) = admin_call(
+        &t,
+        "POST",
+        "/v1.0/groups",
+        Some(json!({ "displayName": "Sales" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{g}");
+    let sales = create_policy(
+        &t,
+        policy(
+            "Sales: require MFA",
+            "enabled",
+            json!({
+                "users": { "includeGroups": [g["id"]] },
+                "applications": { "includeApplications": ["All"] },
+            }),
+            json!({ "operator": "OR", "builtInControls": ["mfa"] }),
+        ),
+    )
+    .await;
+
+    // Alice is not in Sales, yet still asked for MFA; the log says by whom.
+    assert!(prompts_for_mfa(&t, &alice.upn).await);
+    let tokens = mail_tokens(&t, &alice).await;
+    assert!(tokens["access_token"].is_string());
+    t.flush_log().await;
+    let log = signins(&t, &alice.upn).await;
+    let done = log
+        .iter()
+        .find(|e| e.amr.contains(&mailward_types::model::Amr::Mfa))
+        .expect("an MFA sign-in");
+    let sd = done
+        .policies
+        .iter()
+        .find(|p| p.id == "securityDefaults")
+        .expect("security defaults logged");
+    assert_eq!(sd.display_name, "Security defaults");
+    assert_eq!(sd.result, "success");
+    assert_eq!(sd.enforced_grant_controls, vec!["mfa".to_string()]);
+    assert_eq!(policy_result(done, &sales), Some("notApplied"));
+
+    // Turned off, the policies alone decide: the password is enough for alice.
+    set_security_defaults(&t, false).await;
+    let (_, v) = admin_call(&t, "GET", SECURITY_DEFAULTS, None).await;
+    assert_eq!(v["isEnabled"], false);
+    assert!(!prompts_for_mfa(&t, &alice.upn).await);
+    mail_tokens_pwd(&t, &alice.upn).await;
+    t.flush_log().await;
+    let log = signins(&t, &alice.upn).await;
+    assert!(
+        log[0].policies.iter().all(|p| p.id != "securityDefaults"),
+        "{:?}",
+        log[0]
+    );
+
+    // And on again.
+    set_security_defaults(&t, true).await;
+    assert!(prompts_for_mfa(&t, &alice.upn).await);
+}
+
+#[tokio::test]
+async fn security_defaults_require_mfa_of_admins_whatever_the_rule() {
+    // Rule "none": users sign in on a password, administrators never do.
+    let t = start().await;
+    let plain = mfa_user(&t, "pat").await;
+    let admin = enroll(
+        &t,
+        user_with(&t, "boss", &["UserAdministrator"], true).await,
+    )
+    .await;
+    assert!(!prompts_for_mfa(&t, &plain.upn).await);
+    assert!(prompts_for_mfa(&t, &admin.upn).await);
+
+    // Relayed basic auth (legacy, cannot do MFA): allowed for the user, blocked for the
+    // administrator with 50076.
+    let (app, secret) = confidential_app(
+        &t,
+        Some(&["client_credentials"]),
+        &[mailward_types::model::well_known::LEGACY_RELAY_ROLE],
+    )
+    .await;
+    let relay = |upn: String| {
+        let t = &t;
+        let (app, secret) = (app.clone(), secret.clone());
+        async move {
+            let res = t
+                .client()
+                .post(t.at("/legacy/v1/authenticate"))
+                .basic_auth(&app, Some(&secret))
+                .json(&json!({
+                    "username": upn, "password": PW, "protocol": "IMAP4",
+                    "client_ip": "198.51.100.7", "user_agent": "Thunderbird",
+                }))
+                .send()
+                .await
+                .expect("relay");
+            res.json::<Value>().await.unwrap_or(Value::Null)
+        }
+    };
+    assert_eq!(relay(plain.upn.clone()).await["result"], "allow");
+    let v = relay(admin.upn.clone()).await;
+    assert_ne!(v["result"], "allow", "{v}");
+    assert!(v.to_string().contains("50076"), "{v}");
+
+    // What-If shows the baseline beside the policies.
+    let (status, w) = admin_call(
+        &t,
+        "POST",
+        "/v1.0/identity/conditionalAccess/whatIf",
+        Some(json!({ "user": admin.upn, "clientAppType": "browser" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{w}");
+    assert_eq!(w["decision"]["result"], "requireControls");
+    assert_eq!(w["decision"]["mfa"], true);
+    assert_eq!(w["securityDefaults"]["isEnabled"], true);
+    assert_eq!(w["securityDefaults"]["result"], "failure");
+    let (_, w) = admin_call(
+        &t,
+        "POST",
+        "/v1.0/identity/conditionalAccess/whatIf",
+        Some(json!({ "user": plain.upn, "clientAppType": "browser" })),
+    )
+    .await;
+    assert_eq!(w["decision"]["result"], "allow", "{w}");
+    assert_eq!(w["securityDefaults"]["result"], "notApplied");
+
+    // Off: the administrator too signs in on a password (which coverage reports).
+    set_security_defaults(&t, false).await;
+    assert!(!prompts_for_mfa(&t, &admin.upn).await);
+    let (status, c) =
+        admin_call(&t, "GET", "/v1.0/identity/conditionalAccess/coverage", None).await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(
+        c["adminsWithPasswordOnly"][0]["userPrincipalName"],
+        admin.upn.as_str(),
+        "{c}"
     );
 }

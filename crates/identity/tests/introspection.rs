@@ -1,7 +1,9 @@
 //! Token introspection (RFC 7662) over real HTTPS by a confidential client: genuine access
 //! tokens are active with their claims; tampered payloads, `alg: none`, HMAC with a random
 //! key, expired tokens and tokens of disabled users are inactive; refresh tokens are active
-//! until used; public clients are refused.
+//! until used; public clients are refused. Only clients entitled to a token's resource (or
+//! the client it was issued to) learn about it, and an ID token is never an active access
+//! token.
 
 mod common;
 
@@ -26,6 +28,11 @@ async fn introspect(t: &TestIdentity, app: &(String, String), token: &str) -> Va
     body
 }
 
+/// A confidential client entitled to the mail resource (it holds one of its app roles).
+async fn resource_server(t: &TestIdentity) -> (String, String) {
+    confidential_app(t, None, &["Mail.ReadWrite.All"]).await
+}
+
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
     let mut k = [0u8; 64];
     k[..key.len()].copy_from_slice(key);
@@ -44,7 +51,7 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn genuine_and_forged_access_tokens() {
     let t = TestIdentity::start().await;
-    let rs = confidential_app(&t, None, &[]).await;
+    let rs = resource_server(&t).await;
     let m = mfa_user(&t, "alice").await;
     let tokens = mail_tokens(&t, &m).await;
     let at = tokens["access_token"].as_str().unwrap();
@@ -115,7 +122,7 @@ async fn genuine_and_forged_access_tokens() {
 #[tokio::test]
 async fn expired_access_token_is_inactive() {
     let t = TestIdentity::start().await;
-    let rs = confidential_app(&t, None, &[]).await;
+    let rs = resource_server(&t).await;
     let m = mfa_user(&t, "bob").await;
     let now = mailward_types::clock::now().unix_timestamp();
     // Signed with identity's real key, but an hour past its expiry.
@@ -159,7 +166,7 @@ async fn expired_access_token_is_inactive() {
 #[tokio::test]
 async fn tokens_of_a_disabled_user_are_inactive() {
     let t = TestIdentity::start().await;
-    let rs = confidential_app(&t, None, &[]).await;
+    let rs = resource_server(&t).await;
     let m = mfa_user(&t, "carol").await;
     let tokens = mail_tokens(&t, &m).await;
     let at = tokens["access_token"].as_str().unwrap();
@@ -183,7 +190,7 @@ async fn tokens_of_a_disabled_user_are_inactive() {
 #[tokio::test]
 async fn refresh_token_active_until_used() {
     let t = TestIdentity::start().await;
-    let rs = confidential_app(&t, None, &[]).await;
+    let rs = resource_server(&t).await;
     let m = mfa_user(&t, "dave").await;
     let tokens = mail_tokens(&t, &m).await;
     let rt = tokens["refresh_token"].as_str().unwrap();
@@ -229,7 +236,7 @@ async fn only_confidential_clients_may_introspect() {
     )
     .await;
     assert_error(&r, 400, "invalid_request", 900144);
-    let rs = confidential_app(&t, None, &[]).await;
+    let rs = resource_server(&t).await;
     let r = post_form(
         &t,
         &t.client(),
@@ -248,4 +255,104 @@ async fn only_confidential_clients_may_introspect() {
     )
     .await;
     assert_error(&r, 400, "invalid_request", 900144);
+}
+
+#[tokio::test]
+async fn clients_not_entitled_to_the_resource_learn_nothing() {
+    let t = TestIdentity::start().await;
+    let m = mfa_user(&t, "frank").await;
+    let tokens = mail_tokens(&t, &m).await;
+    let at = tokens["access_token"].as_str().unwrap();
+    let rt = tokens["refresh_token"].as_str().unwrap();
+
+    // Any other confidential client: the tokens might as well not exist.
+    let stranger = confidential_app(&t, None, &[]).await;
+    assert_eq!(
+        introspect(&t, &stranger, at).await,
+        json!({ "active": false })
+    );
+    assert_eq!(
+        introspect(&t, &stranger, rt).await,
+        json!({ "active": false })
+    );
+
+    // A role of another resource (identity's own) does not entitle it to mail tokens.
+    let other = confidential_app(&t, None, &["Directory.Read.All"]).await;
+    assert_eq!(introspect(&t, &other, at).await, json!({ "active": false }));
+
+    // The mail resource's servers do learn about them: a client holding a mail app role,
+    // and a mail instance (LegacyAuth.Relay).
+    let rs = resource_server(&t).await;
+    assert_eq!(introspect(&t, &rs, at).await["active"], true);
+    assert_eq!(introspect(&t, &rs, rt).await["active"], true);
+    let mail_instance = confidential_app(&t, None, &["LegacyAuth.Relay"]).await;
+    assert_eq!(introspect(&t, &mail_instance, at).await["active"], true);
+}
+
+#[tokio::test]
+async fn a_client_learns_about_its_own_tokens() {
+    let t = TestIdentity::start().await;
+    let app = confidential_app(&t, Some(&["client_credentials"]), &[]).await;
+    let scope = format!("{MAIL_RESOURCE}/.default");
+    let (status, body) = post_form(
+        &t,
+        &t.client(),
+        "/oauth2/v2.0/token",
+        &[("grant_type", "client_credentials"), ("scope", &scope)],
+        Some((&app.0, &app.1)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let at = body["access_token"].as_str().unwrap();
+    let v = introspect(&t, &app, at).await;
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["client_id"], app.0);
+    let stranger = confidential_app(&t, None, &[]).await;
+    assert_eq!(
+        introspect(&t, &stranger, at).await,
+        json!({ "active": false })
+    );
+}
+
+#[tokio::test]
+async fn an_id_token_is_not_an_active_access_token() {
+    let t = TestIdentity::start().await;
+    let m = mfa_user(&t, "grace").await;
+    let tokens = mail_tokens(&t, &m).await;
+    let id = tokens["id_token"]
+        .as_str()
+        .expect("the mail sign-in asks for openid");
+    // Genuine, unexpired and signed by identity, yet not an access token: inactive for the
+    // mail resource's server and for a client holding every role.
+    let rs = resource_server(&t).await;
+    assert_eq!(introspect(&t, &rs, id).await, json!({ "active": false }));
+    let all = confidential_app(
+        &t,
+        None,
+        &[
+            "Mail.ReadWrite.All",
+            "LegacyAuth.Relay",
+            "Directory.Read.All",
+        ],
+    )
+    .await;
+    assert_eq!(introspect(&t, &all, id).await, json!({ "active": false }));
+    // The access token of the same response is active.
+    let at = tokens["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&t, &rs, at).await["active"], true);
+}
+
+#[tokio::test]
+async fn tokens_issued_before_revocation_are_inactive() {
+    let t = TestIdentity::start().await;
+    let rs = resource_server(&t).await;
+    let m = mfa_user(&t, "heidi").await;
+    let tokens = mail_tokens(&t, &m).await;
+    let at = tokens["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&t, &rs, at).await["active"], true);
+    mailward_identity::directory_for(&t.ctx)
+        .revoke_sessions(m.user.id, mailward_types::clock::now())
+        .await
+        .unwrap();
+    assert_eq!(introspect(&t, &rs, at).await, json!({ "active": false }));
 }

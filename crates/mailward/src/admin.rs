@@ -447,6 +447,34 @@ async fn group(t: &Transport, cmd: GroupCmd, json_out: bool) -> anyhow::Result<(
                 println!("  {}", s(m));
             }
         }
+        GroupCmd::Set {
+            group,
+            name,
+            description,
+        } => {
+            if name.is_none() && description.is_none() {
+                anyhow::bail!("nothing to change: give --name and/or --description");
+            }
+            let mut body = json!({});
+            if let Some(n) = name {
+                body["displayName"] = json!(n);
+            }
+            if let Some(d) = description {
+                body["description"] = json!(d);
+            }
+            let v = t
+                .call(
+                    Method::PATCH,
+                    &format!("/v1.0/groups/{}", enc(&group)),
+                    Some(body),
+                )
+                .await?;
+            if json_out {
+                print_json(&v);
+                return Ok(());
+            }
+            println!("updated group {} ({})", s(&v["displayName"]), s(&v["id"]));
+        }
         GroupCmd::Delete { group } => {
             t.call(
                 Method::DELETE,

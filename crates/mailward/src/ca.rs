@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 const POLICIES: &str = "/v1.0/identity/conditionalAccess/policies";
 const LOCATIONS: &str = "/v1.0/identity/conditionalAccess/namedLocations";
+const SECURITY_DEFAULTS: &str = "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy";
+const COVERAGE: &str = "/v1.0/identity/conditionalAccess/coverage";
 
 pub async fn run(t: &Transport, cmd: CaCmd, json_out: bool) -> anyhow::Result<()> {
     match cmd {
@@ -76,7 +78,147 @@ pub async fn run(t: &Transport, cmd: CaCmd, json_out: bool) -> anyhow::Result<()
         }
         CaCmd::Whatif(args) => what_if(t, args, json_out).await,
         CaCmd::Backtest { policy, since } => backtest(t, &policy, &since, json_out).await,
+        CaCmd::SecurityDefaults { action } => security_defaults(t, &action, json_out).await,
+        CaCmd::Coverage => coverage(t, json_out).await,
     }
+}
+
+async fn security_defaults(t: &Transport, action: &str, json_out: bool) -> anyhow::Result<()> {
+    let v = match action {
+        "on" | "off" => {
+            let on = action == "on";
+            if !on {
+                eprintln!(
+                    "warning: {}",
+                    mailward_identity::conditional_access::SECURITY_DEFAULTS_OFF_WARNING
+                );
+            }
+            t.call(
+                Method::PATCH,
+                SECURITY_DEFAULTS,
+                Some(json!({ "isEnabled": on })),
+            )
+            .await?
+        }
+        _ => t.call(Method::GET, SECURITY_DEFAULTS, None).await?,
+    };
+    if json_out {
+        print_json(&v);
+        return Ok(());
+    }
+    if v["isEnabled"] == json!(true) {
+        println!(
+            "Security defaults are on: MFA for everyone on the client app types \
+             [identity.policy] require_mfa names, MFA for administrators always, legacy \
+             clients blocked wherever MFA is required of them; in addition to the \
+             conditional access policies."
+        );
+    } else {
+        println!(
+            "Security defaults are off: only the conditional access policies protect \
+             sign-ins. `mailward ca coverage` shows where a password alone signs in."
+        );
+    }
+    Ok(())
+}
+
+fn hole_list(u: &Value) -> String {
+    let mut by_app: Vec<(String, Vec<String>)> = Vec::new();
+    for h in u["signIns"].as_array().into_iter().flatten() {
+        let app = s(&h["displayName"]);
+        let cat = s(&h["clientAppType"]);
+        match by_app.iter_mut().find(|(a, _)| *a == app) {
+            Some((_, cats)) => cats.push(cat),
+            None => by_app.push((app, vec![cat])),
+        }
+    }
+    by_app
+        .into_iter()
+        .map(|(a, c)| format!("{a} ({})", c.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+async fn coverage(t: &Transport, json_out: bool) -> anyhow::Result<()> {
+    let v = t.call(Method::GET, COVERAGE, None).await?;
+    if json_out {
+        print_json(&v);
+        return Ok(());
+    }
+    println!(
+        "Security defaults: {}; enabled policies: {}; {} users × {} applications checked \
+         (a password-only sign-in from an unknown location and platform).",
+        if v["securityDefaultsEnabled"] == json!(true) {
+            "on"
+        } else {
+            "off"
+        },
+        s(&v["enabledPolicies"]),
+        s(&v["usersChecked"]),
+        v["applicationsChecked"].as_array().map_or(0, Vec::len),
+    );
+    println!();
+    let users = v["usersWithoutMfa"].as_array().cloned().unwrap_or_default();
+    if users.is_empty() {
+        println!(
+            "MFA: required for every user and application (browser, mobile and desktop apps)."
+        );
+    } else {
+        println!("Users no enabled policy requires MFA for:");
+        let mut rows = vec![vec!["USER".into(), "WITHOUT MFA".into()]];
+        for u in &users {
+            rows.push(vec![s(&u["userPrincipalName"]), hole_list(u)]);
+        }
+        table(rows);
+        let apps: Vec<String> = v["applicationsWithoutMfa"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| format!("{} ({})", s(&a["displayName"]), s(&a["appId"])))
+            .collect();
+        println!("Applications reachable without MFA: {}", apps.join(", "));
+    }
+    println!();
+    for l in v["legacyClients"].as_array().into_iter().flatten() {
+        let open: Vec<String> = l["openFor"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(s)
+            .collect();
+        if open.is_empty() {
+            println!(
+                "Legacy clients ({}): blocked for everyone.",
+                s(&l["clientAppType"])
+            );
+        } else {
+            println!(
+                "Legacy clients ({}): NOT blocked for {}.",
+                s(&l["clientAppType"]),
+                open.join(", ")
+            );
+        }
+    }
+    println!();
+    let admins = v["adminsWithPasswordOnly"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if admins.is_empty() {
+        println!("Administrators: none can sign in with a password alone.");
+    } else {
+        println!("Administrators who can sign in with a password alone:");
+        let mut rows = vec![vec!["ADMIN".into(), "ROLES".into(), "WITHOUT MFA".into()]];
+        for u in &admins {
+            rows.push(vec![
+                s(&u["userPrincipalName"]),
+                s(&u["roles"]),
+                hole_list(u),
+            ]);
+        }
+        table(rows);
+    }
+    Ok(())
 }
 
 /// The API answered 404.
@@ -263,6 +405,15 @@ async fn import(t: &Transport, file: &std::path::Path, replace: bool) -> anyhow:
                 }
             }
         }
+    }
+    if let Ok(sd) = t.call(Method::GET, SECURITY_DEFAULTS, None).await
+        && sd["isEnabled"] == json!(true)
+    {
+        println!(
+            "Security defaults stay on and apply in addition to these policies \
+             (`mailward ca security-defaults off` to rely on the policies alone; \
+             `mailward ca coverage` to see what they cover)."
+        );
     }
     Ok(())
 }

@@ -256,7 +256,16 @@ pub enum GroupCmd {
     List,
     /// Show a group (by name or id).
     Show { group: String },
-    /// Delete a group.
+    /// Rename a group or change its description. A group conditional access policies
+    /// name is changed only by a Global or Security Administrator.
+    Set {
+        group: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a group (refused while conditional access policies name it).
     Delete { group: String },
     /// Add a user to a group.
     AddMember { group: String, user: String },
@@ -368,6 +377,18 @@ pub enum CaCmd {
         #[arg(long, default_value = "30d")]
         since: String,
     },
+    /// Show or change security defaults (on until turned off): MFA for everyone on the
+    /// client app types `[identity.policy] require_mfa` names, MFA for administrators
+    /// always, legacy clients blocked wherever MFA is required of them. They apply in
+    /// addition to the policies.
+    SecurityDefaults {
+        #[arg(value_parser = ["show", "on", "off"], default_value = "show")]
+        action: String,
+    },
+    /// Where a password alone signs in: users and applications no enabled policy (nor
+    /// security defaults) requires MFA for, whether legacy clients are blocked, and whether
+    /// an administrator can sign in with a password alone.
+    Coverage,
 }
 
 #[derive(Debug, Args)]

@@ -19,9 +19,14 @@
 //! - [`compile`]: the precomputed form evaluation runs on.
 //! - [`evaluate`]: the rules (see its module doc) and the result types.
 //! - [`context`]: the sign-in facts, and [`platform_from_user_agent`].
+//! - [`baseline`]: security defaults, evaluated beside the policies (the stricter wins).
+//! - [`coverage`]: What-If over every user × application × client app type: where does a
+//!   password alone sign in?
 
+pub mod baseline;
 pub mod compile;
 pub mod context;
+pub mod coverage;
 pub mod error;
 pub mod evaluate;
 pub mod import;
@@ -29,10 +34,12 @@ pub mod location;
 pub mod model;
 pub mod prop;
 
+pub use baseline::{SecurityDefaults, combine};
 pub use compile::{Frequency, PolicySet};
 pub use context::{
     Config, CountryCode, Platform, SignInContext, UserFacts, platform_from_user_agent,
 };
+pub use coverage::{Coverage, Exposure, Hole};
 pub use error::{ErrorKind, FieldError, ImportError};
 pub use evaluate::{
     Condition, ControlSet, Decision, Evaluation, GrantControl, Outcome, PolicyResult,

@@ -3,6 +3,13 @@
 //! `Directory.AccessAsUser.All`, role checked live), or the local CLI, which runs this same
 //! router in-process and marks requests with [`LocalAdmin`] (an extension no network
 //! request can carry).
+//!
+//! Admin tiers (Entra's rule): only a GlobalAdministrator may change the password, MFA
+//! methods, sessions, UPN, mail or enabled state of a user who holds any admin role, or
+//! delete one, and only a GlobalAdministrator grants roles; so a UserAdministrator cannot
+//! take over a higher admin. Groups that conditional access policies name are changed
+//! (members, name) only by Global or Security Administrators and cannot be deleted while
+//! named (409 naming the policies).
 
 use super::bearer::{bearer_user, challenge};
 use crate::directory::{
@@ -16,7 +23,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use mailward_types::model::{Role, UserSource, well_known};
+use mailward_types::model::{Group, Role, User, UserSource, well_known};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -61,6 +68,33 @@ impl AdminUser {
                     )
             )
         })
+    }
+
+    pub fn is_global(&self) -> bool {
+        self.roles.contains(&Role::GlobalAdministrator)
+    }
+
+    /// Refuses changes to a user who holds an admin role unless the caller is a
+    /// GlobalAdministrator.
+    pub fn require_tier(&self, target: &User) -> Result<(), Response> {
+        if target.roles.is_empty() || self.is_global() {
+            Ok(())
+        } else {
+            Err(api_error(
+                StatusCode::FORBIDDEN,
+                "Authorization_RequestDenied",
+                &format!(
+                    "'{}' holds an admin role ({}); only a GlobalAdministrator may change it.",
+                    target.upn,
+                    target
+                        .roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ))
+        }
     }
 
     pub fn require(&self, p: Permission) -> Result<(), Response> {
@@ -124,7 +158,10 @@ pub(crate) fn routes() -> Router<Ctx> {
             post(revoke_sessions),
         )
         .route("/v1.0/groups", get(list_groups).post(create_group))
-        .route("/v1.0/groups/{key}", get(get_group).delete(delete_group))
+        .route(
+            "/v1.0/groups/{key}",
+            get(get_group).patch(patch_group).delete(delete_group),
+        )
         .route("/v1.0/groups/{key}/members", post(add_member))
         .route(
             "/v1.0/groups/{key}/members/{user}",
@@ -204,7 +241,7 @@ async fn list_users(State(ctx): State<Ctx>, admin: AdminUser) -> R {
 async fn create_user(State(ctx): State<Ctx>, admin: AdminUser, raw: axum::body::Bytes) -> R {
     admin.require(Permission::ManageUsers)?;
     let new: NewUser = body(&raw)?;
-    if !new.roles.is_empty() && !admin.roles.contains(&Role::GlobalAdministrator) {
+    if !new.roles.is_empty() && !admin.is_global() {
         return Err(api_error(
             StatusCode::FORBIDDEN,
             "Authorization_RequestDenied",
@@ -254,16 +291,21 @@ async fn patch_user(
 ) -> R {
     admin.require(Permission::ManageUsers)?;
     let patch: UserPatch = body(&raw)?;
-    if patch.roles.is_some() && !admin.roles.contains(&Role::GlobalAdministrator) {
+    if patch.roles.is_some() && !admin.is_global() {
         return Err(api_error(
             StatusCode::FORBIDDEN,
             "Authorization_RequestDenied",
             "Only a GlobalAdministrator may change roles.",
         ));
     }
+    let d = dir(&ctx);
+    let target = d.find_user(&key).await.map_err(admin_error)?;
+    if !patch.display_name_only() {
+        admin.require_tier(&target)?;
+    }
     let now = mailward_types::clock::now();
-    let user = dir(&ctx)
-        .update_user(&key, patch, now)
+    let user = d
+        .update_user(&target.id.to_string(), patch, now)
         .await
         .map_err(admin_error)?;
     tracing::info!(admin = %admin.name, user = %user.upn, "user updated");
@@ -272,15 +314,26 @@ async fn patch_user(
 
 async fn delete_user(State(ctx): State<Ctx>, admin: AdminUser, Path(key): Path<String>) -> R {
     admin.require(Permission::ManageUsers)?;
-    dir(&ctx).delete_user(&key).await.map_err(admin_error)?;
+    let d = dir(&ctx);
+    let target = d.find_user(&key).await.map_err(admin_error)?;
+    admin.require_tier(&target)?;
+    d.delete_user(&target.id.to_string())
+        .await
+        .map_err(admin_error)?;
     tracing::info!(admin = %admin.name, user = %key, "user deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn reset_mfa(State(ctx): State<Ctx>, admin: AdminUser, Path(key): Path<String>) -> R {
     admin.require(Permission::ManageUsers)?;
+    let d = dir(&ctx);
+    let target = d.find_user(&key).await.map_err(admin_error)?;
+    admin.require_tier(&target)?;
     let now = mailward_types::clock::now();
-    let user = dir(&ctx).reset_mfa(&key, now).await.map_err(admin_error)?;
+    let user = d
+        .reset_mfa(&target.id.to_string(), now)
+        .await
+        .map_err(admin_error)?;
     tracing::info!(admin = %admin.name, user = %user.upn, "MFA methods reset");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -290,7 +343,9 @@ async fn revoke_sessions(State(ctx): State<Ctx>, admin: AdminUser, Path(key): Pa
     let now = mailward_types::clock::now();
     let d = dir(&ctx);
     let user = d.find_user(&key).await.map_err(admin_error)?;
+    admin.require_tier(&user)?;
     d.revoke_sessions(user.id, now).await.map_err(admin_error)?;
+    tracing::info!(admin = %admin.name, user = %user.upn, "sessions revoked");
     Ok(Json(json!({ "value": true })).into_response())
 }
 
@@ -342,9 +397,79 @@ async fn get_group(State(ctx): State<Ctx>, admin: AdminUser, Path(key): Path<Str
     Ok(Json(d.group_view(&g).await.map_err(admin_error)?).into_response())
 }
 
+/// The policies that name a group (display names), for the tier and delete checks.
+async fn naming_policies(ctx: &Ctx, g: &Group) -> Result<Vec<String>, Response> {
+    crate::conditional_access::policies_naming_group(ctx, g.id)
+        .await
+        .map_err(|e| admin_error(e.into()))
+}
+
+/// Changing a group that conditional access policies name changes who they apply to, so
+/// it takes the permission to manage policies; other groups take `ManageUsers`.
+async fn require_group_change(ctx: &Ctx, admin: &AdminUser, g: &Group) -> Result<(), Response> {
+    let named = naming_policies(ctx, g).await?;
+    if named.is_empty() {
+        return admin.require(Permission::ManageUsers);
+    }
+    if admin.may(Permission::ManagePolicies) {
+        return Ok(());
+    }
+    Err(api_error(
+        StatusCode::FORBIDDEN,
+        "Authorization_RequestDenied",
+        &format!(
+            "The group '{}' is named by conditional access policies ({}); only a Global or Security Administrator may change it.",
+            g.display_name,
+            named.join(", ")
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GroupPatch {
+    display_name: Option<String>,
+    description: Option<String>,
+}
+
+async fn patch_group(
+    State(ctx): State<Ctx>,
+    admin: AdminUser,
+    Path(key): Path<String>,
+    raw: axum::body::Bytes,
+) -> R {
+    admin.require(Permission::Read)?;
+    let patch: GroupPatch = body(&raw)?;
+    let d = dir(&ctx);
+    let g = d.find_group(&key).await.map_err(admin_error)?;
+    require_group_change(&ctx, &admin, &g).await?;
+    let g = d
+        .update_group(g.id, patch.display_name, patch.description)
+        .await
+        .map_err(admin_error)?;
+    tracing::info!(admin = %admin.name, group = %g.display_name, "group updated");
+    Ok(Json(d.group_view(&g).await.map_err(admin_error)?).into_response())
+}
+
 async fn delete_group(State(ctx): State<Ctx>, admin: AdminUser, Path(key): Path<String>) -> R {
     admin.require(Permission::ManageUsers)?;
-    dir(&ctx).delete_group(&key).await.map_err(admin_error)?;
+    let d = dir(&ctx);
+    let g = d.find_group(&key).await.map_err(admin_error)?;
+    let named = naming_policies(&ctx, &g).await?;
+    if !named.is_empty() {
+        return Err(api_error(
+            StatusCode::CONFLICT,
+            "Request_Conflict",
+            &format!(
+                "The group is used by conditional access policies: {}",
+                named.join(", ")
+            ),
+        ));
+    }
+    d.delete_group(&g.id.to_string())
+        .await
+        .map_err(admin_error)?;
+    tracing::info!(admin = %admin.name, group = %g.display_name, "group deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -360,10 +485,12 @@ async fn add_member(
     Path(key): Path<String>,
     raw: axum::body::Bytes,
 ) -> R {
-    admin.require(Permission::ManageUsers)?;
+    admin.require(Permission::Read)?;
     let m: MemberRef = body(&raw)?;
-    dir(&ctx)
-        .add_member(&key, &m.user)
+    let d = dir(&ctx);
+    let g = d.find_group(&key).await.map_err(admin_error)?;
+    require_group_change(&ctx, &admin, &g).await?;
+    d.add_member(&g.id.to_string(), &m.user)
         .await
         .map_err(admin_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -374,9 +501,11 @@ async fn remove_member(
     admin: AdminUser,
     Path((key, user)): Path<(String, String)>,
 ) -> R {
-    admin.require(Permission::ManageUsers)?;
-    dir(&ctx)
-        .remove_member(&key, &user)
+    admin.require(Permission::Read)?;
+    let d = dir(&ctx);
+    let g = d.find_group(&key).await.map_err(admin_error)?;
+    require_group_change(&ctx, &admin, &g).await?;
+    d.remove_member(&g.id.to_string(), &user)
         .await
         .map_err(admin_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())

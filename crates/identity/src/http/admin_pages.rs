@@ -25,6 +25,7 @@
 //! `what_if` and `signins` the two read-only tools.
 
 mod objects;
+mod security;
 mod session;
 mod signins;
 mod what_if;
@@ -80,6 +81,8 @@ pub(crate) fn routes() -> Router<Ctx> {
             get(what_if::what_if_form).post(what_if::what_if_run),
         )
         .route("/admin/signins", get(signins::signins))
+        .route("/admin/security", get(security::security))
+        .route("/admin/security/defaults", post(security::set_defaults))
         .layer(axum::middleware::map_response(no_store))
 }
 

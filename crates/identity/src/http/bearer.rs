@@ -98,5 +98,29 @@ pub async fn bearer_user(
                 StatusCode::UNAUTHORIZED,
             )
         })?;
+    if !issued_after_revocation(&claims, &user) {
+        return Err(challenge(
+            Some((
+                "invalid_token",
+                "The token was issued before the user's sessions were revoked.",
+            )),
+            StatusCode::UNAUTHORIZED,
+        ));
+    }
     Ok(BearerUser { user, claims })
+}
+
+/// Whether a token's `iat` is at or after the user's `tokens_valid_from` (set when sessions
+/// are revoked, the password is reset or the account is disabled; equal to `created_at`
+/// until then). `iat` has whole seconds while `tokens_valid_from` has milliseconds, so a
+/// token issued in the same second as a revocation counts as issued before it: refusing
+/// one token too many (its client signs in again) is the safe side.
+pub fn issued_after_revocation(claims: &Value, user: &User) -> bool {
+    if user.tokens_valid_from <= user.created_at {
+        return true;
+    }
+    claims["iat"]
+        .as_i64()
+        .and_then(|iat| OffsetDateTime::from_unix_timestamp(iat).ok())
+        .is_some_and(|iat| iat >= user.tokens_valid_from)
 }

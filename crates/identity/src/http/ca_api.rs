@@ -2,7 +2,9 @@
 //! `/v1.0/identity/conditionalAccess/policies` and `.../namedLocations` (list, get, create,
 //! update, delete), plus two mailward additions under the same prefix: `whatIf` (evaluate a
 //! hypothetical sign-in against the stored policies) and `backtest` (replay the sign-in log
-//! against a proposed policy).
+//! against a proposed policy), and `coverage` (where a password alone signs in). Security
+//! defaults are Graph's `/v1.0/policies/identitySecurityDefaultsEnforcementPolicy`
+//! (`isEnabled`).
 //!
 //! Objects are stored as the JSON Graph exchanges, so a policy exported from Graph imports
 //! unchanged and exports back equal. Every write is validated in full before it is stored:
@@ -57,6 +59,11 @@ pub(crate) fn routes() -> axum::Router<Ctx> {
         )
         .route("/v1.0/identity/conditionalAccess/whatIf", post(what_if))
         .route("/v1.0/identity/conditionalAccess/backtest", post(backtest))
+        .route("/v1.0/identity/conditionalAccess/coverage", get(coverage))
+        .route(
+            "/v1.0/policies/identitySecurityDefaultsEnforcementPolicy",
+            get(get_security_defaults).patch(patch_security_defaults),
+        )
 }
 
 type R = Result<Response, Response>;
@@ -577,6 +584,15 @@ async fn what_if(State(ctx): State<Ctx>, admin: AdminUser, body: Bytes) -> R {
         }
     };
     let w = set.what_if(&sign_in, now);
+    let mut decision = w.decision.clone();
+    let baseline = if loaded.security_defaults {
+        let (d, o) =
+            conditional_access::security_defaults(&ctx.cfg().policy.require_mfa).evaluate(&sign_in);
+        decision = mailward_policy::combine(decision, d);
+        json!({ "isEnabled": true, "result": o.result, "grantControls": o.enforced_grant_controls })
+    } else {
+        json!({ "isEnabled": false })
+    };
     let applying: Vec<Value> = w
         .applying
         .iter()
@@ -600,7 +616,8 @@ async fn what_if(State(ctx): State<Ctx>, admin: AdminUser, body: Bytes) -> R {
         })
         .collect();
     Ok(Json(json!({
-        "decision": decision_json(&w.decision),
+        "decision": decision_json(&decision),
+        "securityDefaults": baseline,
         "applying": applying,
         "notApplying": not_applying,
         "country": sign_in.country.map(|c| c.as_str().to_string()),
@@ -623,6 +640,65 @@ fn decision_json(d: &mailward_policy::Decision) -> Value {
             "reauthentication": c.reauthentication,
         }),
     }
+}
+
+// ---- security defaults ----
+
+/// Graph's fixed id of the tenant's security defaults policy.
+const SECURITY_DEFAULTS_ID: &str = "00000000-0000-0000-0000-000000000005";
+
+fn security_defaults_json(on: bool) -> Value {
+    json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#policies/identitySecurityDefaultsEnforcementPolicy/$entity",
+        "id": SECURITY_DEFAULTS_ID,
+        "displayName": "Security Defaults",
+        "description": "Security defaults is a set of basic identity security mechanisms recommended by Microsoft. When enabled, these recommendations will be automatically enforced in your organization. Administrators and users will be better protected from common identity related attacks.",
+        "isEnabled": on,
+    })
+}
+
+async fn get_security_defaults(State(ctx): State<Ctx>, admin: AdminUser) -> R {
+    admin.require(Permission::Read)?;
+    let loaded = conditional_access::load(&ctx).await.map_err(store_err)?;
+    Ok(Json(security_defaults_json(loaded.security_defaults)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SecurityDefaultsPatch {
+    is_enabled: bool,
+}
+
+async fn patch_security_defaults(State(ctx): State<Ctx>, admin: AdminUser, body: Bytes) -> R {
+    admin.require(Permission::ManagePolicies)?;
+    let patch: SecurityDefaultsPatch =
+        serde_json::from_slice(&body).map_err(|e| bad(&format!("Invalid JSON body: {e}")))?;
+    conditional_access::set_security_defaults(&ctx, patch.is_enabled)
+        .await
+        .map_err(store_err)?;
+    if patch.is_enabled {
+        tracing::info!(admin = %admin.name, "security defaults turned on");
+    } else {
+        tracing::warn!(admin = %admin.name, "security defaults turned off");
+    }
+    Ok(Json(security_defaults_json(patch.is_enabled)).into_response())
+}
+
+// ---- coverage ----
+
+async fn coverage(State(ctx): State<Ctx>, admin: AdminUser) -> R {
+    admin.require(Permission::Read)?;
+    let report = conditional_access::coverage(&ctx, clock::now())
+        .await
+        .map_err(|e| match e {
+            conditional_access::CoverageError::Store(e) => store_err(e),
+            conditional_access::CoverageError::Invalid(e) => api_error(
+                StatusCode::CONFLICT,
+                "InvalidPolicySet",
+                &format!("The stored policies do not compile: {e}"),
+            ),
+        })?;
+    Ok(Json(report).into_response())
 }
 
 // ---- backtest ----

@@ -1,7 +1,14 @@
 //! Token introspection (RFC 7662) for resource servers. Callers authenticate as a
 //! confidential client. Access tokens are verified (signature with a published key,
-//! algorithm allow-list — `none` and HMAC never —, issuer, expiry) and checked against the
-//! user's current state; refresh tokens are looked up by hash.
+//! algorithm allow-list — `none` and HMAC never —, issuer, expiry, an audience that is a
+//! registered resource, so an ID token is never reported as an access token) and checked
+//! against the user's current state; refresh tokens are looked up by hash.
+//!
+//! RFC 7662 §4: a caller learns about a token only if it is entitled to it — it is the
+//! client the token was issued to, it holds an application role the token's resource
+//! defines, or the resource is the mail service and the caller is a mail instance (holds
+//! `LegacyAuth.Relay`). Anyone else gets `{"active": false}`, exactly as for a token that
+//! does not exist.
 
 use super::{Meta, oauth_err};
 use crate::state::Ctx;
@@ -13,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use mailward_oauth::{OAuthError, random};
 use mailward_tokens::keyset::Expect;
 use mailward_types::ErrorCode;
-use mailward_types::model::{ClientKind, TokenAlg};
+use mailward_types::model::{Application, ClientKind, Resource, TokenAlg, well_known};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -52,12 +59,28 @@ pub async fn handle_introspect(
         let Ok(mut claims) = ctx.keys().verify(token, &expect, now) else {
             return inactive();
         };
+        // An access token's audience is a resource; an ID token's is a client id.
+        let resource = match claims["aud"].as_str() {
+            Some(aud) => match ctx.resource(aud).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return inactive(),
+                Err(e) => return err(crate::issue::internal(&e)).into_response(),
+            },
+            None => return inactive(),
+        };
+        let token_client = claims["azp"].as_str().or(claims["client_id"].as_str());
+        if !entitled(
+            ctx.cfg().mail_resource_uri.as_str(),
+            &app,
+            token_client,
+            Some(&resource),
+        ) {
+            return inactive();
+        }
         if let Some(oid) = claims["oid"].as_str().and_then(|s| Uuid::parse_str(s).ok()) {
             match ctx.store().user_by_id(oid).await {
-                Ok(Some(u))
-                    if u.enabled
-                        && claims["iat"].as_i64().unwrap_or(0)
-                            >= u.tokens_valid_from.unix_timestamp() => {}
+                Ok(Some(u)) if u.enabled && super::bearer::issued_after_revocation(&claims, &u) => {
+                }
                 Ok(_) => return inactive(),
                 Err(e) => return err(crate::issue::internal(&e)).into_response(),
             }
@@ -74,8 +97,29 @@ pub async fn handle_introspect(
         }
         return Json(claims).into_response();
     }
-    match ctx.store().refresh_token(&random::hash(token)).await {
-        Ok(Some(rt)) if rt.used_at.is_none() && rt.revoked_at.is_none() && rt.expires_at > now => {
+    let found = match ctx.store().refresh_token(&random::hash(token)).await {
+        Ok(found) => found,
+        Err(e) => return err(crate::issue::internal(&e)).into_response(),
+    };
+    let resource = match found.as_ref().and_then(|rt| rt.resource.as_deref()) {
+        Some(uri) => match ctx.resource(uri).await {
+            Ok(r) => r,
+            Err(e) => return err(crate::issue::internal(&e)).into_response(),
+        },
+        None => None,
+    };
+    match found {
+        Some(rt)
+            if rt.used_at.is_none()
+                && rt.revoked_at.is_none()
+                && rt.expires_at > now
+                && entitled(
+                    ctx.cfg().mail_resource_uri.as_str(),
+                    &app,
+                    Some(rt.client_id.as_str()),
+                    resource.as_ref(),
+                ) =>
+        {
             Json(json!({
                 "active": true,
                 "token_type": "refresh_token",
@@ -88,7 +132,29 @@ pub async fn handle_introspect(
             }))
             .into_response()
         }
-        Ok(_) => inactive(),
-        Err(e) => err(crate::issue::internal(&e)).into_response(),
+        _ => inactive(),
     }
+}
+
+/// Whether `caller` may learn about a token issued to `token_client` for `resource`.
+fn entitled(
+    mail_resource_uri: &str,
+    caller: &Application,
+    token_client: Option<&str>,
+    resource: Option<&Resource>,
+) -> bool {
+    if token_client == Some(caller.client_id.as_str()) {
+        return true;
+    }
+    let Some(resource) = resource else {
+        return false;
+    };
+    let holds = |role: &str| {
+        caller
+            .app_roles
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(role))
+    };
+    resource.app_roles.iter().any(|r| holds(r))
+        || (resource.uri == mail_resource_uri && holds(well_known::LEGACY_RELAY_ROLE))
 }
