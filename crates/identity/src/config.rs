@@ -105,8 +105,9 @@ impl Default for TokenConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     /// `"everyone"`, `"none"`, or a list of client app types such as
-    /// `["mobileAppsAndDesktopClients", "browser"]`. Decides only while no conditional
-    /// access policy exists (like Entra's security defaults).
+    /// `["mobileAppsAndDesktopClients", "browser"]`. Part of security defaults, which
+    /// apply beside conditional access until an admin turns them off (administrators must
+    /// use MFA whatever the rule says).
     pub require_mfa: MfaRule,
     /// A MaxMind-format country database (GeoLite2-Country, DB-IP Lite) used to resolve
     /// client IPs for country named locations. Without it every country is unknown.

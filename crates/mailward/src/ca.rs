@@ -466,6 +466,12 @@ async fn what_if(t: &Transport, a: WhatIfArgs, json_out: bool) -> anyhow::Result
         _ => s(d),
     };
     println!("Result: {verdict}");
+    let sd = &v["securityDefaults"];
+    if sd["isEnabled"] == json!(true) {
+        println!("Security defaults: on ({})", s(&sd["result"]));
+    } else {
+        println!("Security defaults: off");
+    }
     if let Some(c) = v["country"].as_str() {
         println!("Country: {c}");
     }

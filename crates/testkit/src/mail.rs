@@ -17,14 +17,19 @@ use time::{Duration, OffsetDateTime};
 /// The password [`add_user`] gives.
 pub const PASSWORD: &str = "correct horse battery";
 
-/// Starts identity with the MFA rule "none", so the password grant and relayed basic
-/// authentication can succeed.
+/// Starts identity with the MFA rule "none" and security defaults off, so the password
+/// grant and relayed basic authentication can succeed for every user, administrators
+/// included.
 pub async fn start_identity() -> TestIdentity {
-    TestIdentity::start_with(|c| {
+    let t = TestIdentity::start_with(|c| {
         c.policy.require_mfa =
             serde_json::from_value(json!("none")).expect("\"none\" is an MFA rule keyword");
     })
-    .await
+    .await;
+    mailward_identity::conditional_access::set_security_defaults(&t.ctx, false)
+        .await
+        .expect("security defaults off");
+    t
 }
 
 /// The mail resource's URI (the `aud` of mail tokens), e.g. `https://localhost:8446`.
