@@ -259,3 +259,29 @@ async fn nothing_large_is_taken_before_authentication() {
     let r = c.until_tagged("b1").await;
     assert!(r.last().expect("tagged").starts_with("b1 OK"), "{r:?}");
 }
+
+/// A client that pipelines commands before authentication and never reads the answers
+/// cannot hold the session past the login timeout: the server stops writing to it.
+#[tokio::test]
+async fn an_unauthenticated_client_that_never_reads_is_dropped_at_the_login_timeout() {
+    let e = env_with(|l| l.login_timeout = Duration::from_millis(500)).await;
+    let tcp = tokio::net::TcpStream::connect(e.plain)
+        .await
+        .expect("connect");
+    let (_read, mut write) = tcp.into_split();
+    let batch = b"a NOOP\r\n".repeat(8192);
+    // Sends until the server has closed the connection (the write fails), far more than
+    // the socket buffers hold; the reading half is never read.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if tokio::io::AsyncWriteExt::write_all(&mut write, &batch)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the server must give up on the connection");
+}

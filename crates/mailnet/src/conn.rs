@@ -243,6 +243,10 @@ pub async fn serve<C: Conversation>(
     }
 }
 
+fn login_timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "not authenticated in time")
+}
+
 async fn handshake(
     acceptor: &TlsAcceptor,
     tcp: TcpStream,
@@ -274,7 +278,22 @@ where
         loop {
             lines.set_max(conversation.max_line());
             let Some(line) = lines.next_line() else { break };
-            match conversation.handle(line, &mut stream).await? {
+            let step = if conversation.authenticated() {
+                conversation.handle(line, &mut stream).await?
+            } else {
+                // Before authentication a client that does not read its replies cannot
+                // hold the connection past the login deadline either.
+                match tokio::time::timeout_at(
+                    login_deadline,
+                    conversation.handle(line, &mut stream),
+                )
+                .await
+                {
+                    Ok(step) => step?,
+                    Err(_) => return Err(login_timed_out()),
+                }
+            };
+            match step {
                 Step::Continue => {}
                 Step::Close(bytes) => {
                     stream.write_all(&bytes).await?;
@@ -290,7 +309,13 @@ where
                 }
             }
         }
-        stream.flush().await?;
+        if conversation.authenticated() {
+            stream.flush().await?;
+        } else {
+            tokio::time::timeout_at(login_deadline, stream.flush())
+                .await
+                .map_err(|_| login_timed_out())??;
+        }
         let authenticated = conversation.authenticated();
         let (deadline, size) = if authenticated {
             (

@@ -71,3 +71,27 @@ async fn long_lines_before_authentication_are_refused_unbuffered() {
         "-ERR [AUTH] Authentication response too long"
     );
 }
+
+/// A client that pipelines commands before authentication and never reads the replies
+/// cannot hold the connection past the login timeout.
+#[tokio::test]
+async fn an_unauthenticated_client_that_never_reads_is_dropped_at_the_login_timeout() {
+    let e = env_with(|l| l.login_timeout = Duration::from_millis(500)).await;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", e.plain_port))
+        .await
+        .expect("connect");
+    let (_read, mut write) = tcp.into_split();
+    let batch = b"CAPA\r\n".repeat(8192);
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if tokio::io::AsyncWriteExt::write_all(&mut write, &batch)
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the server must give up on the connection");
+}

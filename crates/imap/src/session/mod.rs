@@ -27,6 +27,9 @@ use crate::wire;
 
 /// Output is written to the socket once it grows past this, even mid-command.
 const FLUSH_AT: usize = 256 * 1024;
+/// The same before authentication: a client that pipelines commands and never reads makes
+/// the server hold at most this much of its answers.
+const LOGIN_FLUSH_AT: usize = 4 * 1024;
 /// The output buffer is released when it grew past this.
 const KEEP_OUT: usize = 16 * 1024;
 
@@ -162,7 +165,12 @@ impl Session {
                     drop(msg);
                     match flow {
                         Flow::Continue => {
-                            if self.out.len() > FLUSH_AT {
+                            let at = if self.login_deadline.is_some() {
+                                LOGIN_FLUSH_AT
+                            } else {
+                                FLUSH_AT
+                            };
+                            if self.out.len() > at {
                                 self.flush().await?;
                             }
                         }
@@ -252,6 +260,18 @@ impl Session {
 
     /// Writes out everything buffered.
     pub(crate) async fn flush(&mut self) -> Result<()> {
+        if let Some(deadline) = self.login_deadline {
+            // Before authentication a client that does not read cannot hold the session
+            // past the login deadline either.
+            return match tokio::time::timeout_at(deadline, self.write_out()).await {
+                Ok(r) => r,
+                Err(_) => Err(Gone),
+            };
+        }
+        self.write_out().await
+    }
+
+    async fn write_out(&mut self) -> Result<()> {
         if !self.out.is_empty() {
             self.stream.write_all(&self.out).await?;
             self.out.clear();
