@@ -7,7 +7,8 @@
 // Chromium makes itself, so the CSRF check sees exactly what a browser sends (Origin,
 // Sec-Fetch-Site). On the phone every page must fit the width without table cells
 // squeezed to a few letters, and the navigation folds behind a Menu button. Screenshots
-// go to a temporary directory (or $MAILWARD_SCREENSHOT_DIR).
+// go to a temporary directory (or $MAILWARD_SCREENSHOT_DIR). A last test saves a policy
+// from the form and from the JSON view with scripting off.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -277,3 +278,45 @@ for (const [viewportName, viewport] of Object.entries(VIEWPORTS)) {
     assert.deepEqual(issues, [], `the ${viewportName} layout (screenshots in ${dir})`);
   });
 }
+
+test('the policy form and the JSON view each save without JavaScript', { timeout: 60_000 }, async () => {
+  const upn = await server.addUser('noah.admin@mailward.localhost', PASSWORD, ['SecurityAdministrator']);
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(`${server.origin}/admin`);
+  await page.locator('#username').waitFor();
+  await enterUsernameAndPassword(page, upn);
+  await registerTotpAndContinue(page);
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+
+  // The form alone: the JSON view keeps the sample it started with; the server sets the
+  // form's members in it.
+  await page.goto(`${server.origin}/admin/policies/new`);
+  await page.locator('#displayName').fill('Block legacy clients (no script)');
+  await page.locator('#state').selectOption('enabled');
+  await page.locator('[id="conditions.users.includeUsers"]').fill('All');
+  await page.locator('[id="conditions.users.excludeUsers"]').fill('');
+  await page.locator('[id="conditions.applications.includeApplications"]').fill('All');
+  const form = page.locator('#policy-form');
+  await form.locator('input[name="conditions.clientAppTypes"][value="all"]').uncheck();
+  await form.locator('input[name="conditions.clientAppTypes"][value="exchangeActiveSync"]').check();
+  await form.locator('input[name="conditions.clientAppTypes"][value="other"]').check();
+  await form.locator('input[name="grantControls.builtInControls"][value="mfa"]').uncheck();
+  await form.locator('input[name="grantControls.builtInControls"][value="block"]').check();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByText('Created.').waitFor();
+  const row = page.locator('tr', { hasText: 'Block legacy clients (no script)' });
+  assert.match(await row.textContent(), /Block access/);
+  assert.match(await row.textContent(), /\bOn\b/);
+
+  // The JSON view alone.
+  await row.getByRole('link', { name: 'Block legacy clients (no script)' }).click();
+  const doc = JSON.parse(await page.locator('#json').inputValue());
+  assert.deepEqual(doc.conditions.clientAppTypes, ['exchangeActiveSync', 'other']);
+  doc.displayName = 'Block legacy clients (JSON)';
+  await page.locator('#json').fill(JSON.stringify(doc, null, 2));
+  await page.getByRole('button', { name: 'Save JSON' }).click();
+  await page.getByText('Saved.').waitFor();
+  assert.equal(await page.locator('tr', { hasText: 'Block legacy clients (JSON)' }).count(), 1);
+  await context.close();
+});
