@@ -91,8 +91,9 @@ export async function startServer() {
     caPath: ready.caPath,
     dataDir,
     stderr: () => stderr,
-    async addUser(upn, password = PASSWORD) {
-      await execFileP(BIN, ['--data', dataDir, 'user', 'add', upn, '--password', password]);
+    async addUser(upn, password = PASSWORD, roles = []) {
+      const roleArgs = roles.flatMap((r) => ['--role', r]);
+      await execFileP(BIN, ['--data', dataDir, 'user', 'add', upn, '--password', password, ...roleArgs]);
       return upn;
     },
     async stop() {

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-/// Name of the browser-binding cookie.
-pub const BINDING_COOKIE: &str = "mw_bind";
-/// Name of the single sign-on session cookie.
-pub const SESSION_COOKIE: &str = "mw_session";
+/// Name of the browser-binding cookie. The `__Host-` prefix makes the browser keep the
+/// cookies only when Secure, `Path=/` and without `Domain` (what [`set_cookie`] writes), so
+/// no other host or plain-HTTP page can plant or shadow one.
+pub const BINDING_COOKIE: &str = "__Host-mw_bind";
+/// Name of the single sign-on session cookie (`__Host-`, as above).
+pub const SESSION_COOKIE: &str = "__Host-mw_session";
 
 /// What the sign-in is for.
 #[derive(Debug, Clone, Serialize, Deserialize)]

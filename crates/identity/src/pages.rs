@@ -39,6 +39,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "signed_out.html",
         include_str!("../templates/signed_out.html"),
     ),
+    (
+        "end_session.html",
+        include_str!("../templates/end_session.html"),
+    ),
     // The admin center (`/admin`).
     (
         "admin/base.html",
@@ -87,6 +91,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "admin/denied.html",
         include_str!("../templates/admin/denied.html"),
+    ),
+    (
+        "admin/signed_out.html",
+        include_str!("../templates/admin/signed_out.html"),
     ),
 ];
 

@@ -53,6 +53,14 @@ fn csrf(html: &str) -> String {
     pages::hidden(html, "csrf").unwrap_or_else(|| panic!("no CSRF token in:\n{html}"))
 }
 
+/// The text of a page's `<textarea id="…">`, unescaped.
+fn textarea(html: &str, id: &str) -> Option<String> {
+    let start = html.find(&format!("<textarea id=\"{id}\""))?;
+    let open = html[start..].find('>')? + start + 1;
+    let end = html[open..].find("</textarea>")? + open;
+    Some(unescape(&html[open..end]))
+}
+
 /// Calls the admin API in-process as the local administrator.
 async fn admin_call(
     t: &TestIdentity,
@@ -150,12 +158,10 @@ async fn unauthenticated_requests_go_to_sign_in_and_nothing_else() {
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("mw_admin_login="))
+        .find(|v| v.starts_with("__Host-mw_admin_login="))
         .expect("sign-in state cookie")
         .to_string();
-    for attr in ["Path=/admin", "HttpOnly", "Secure", "SameSite=Lax"] {
-        assert!(login_cookie.contains(attr), "{login_cookie}");
-    }
+    assert_host_cookie(&login_cookie);
 
     // Every page asks for a sign-in; a form post without a session changes nothing.
     for path in ["/admin/policies", "/admin/whatif", "/admin/signins?user=x"] {
@@ -182,7 +188,7 @@ async fn unauthenticated_requests_go_to_sign_in_and_nothing_else() {
         .get(t.at("/admin"))
         .header(
             "cookie",
-            "mw_admin=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "__Host-mw_admin=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         )
         .send()
         .await
@@ -192,7 +198,7 @@ async fn unauthenticated_requests_go_to_sign_in_and_nothing_else() {
         res.headers()
             .get_all("set-cookie")
             .iter()
-            .any(|v| v.to_str().unwrap().starts_with("mw_admin=;")),
+            .any(|v| v.to_str().unwrap().starts_with("__Host-mw_admin=;")),
         "the bad cookie is cleared"
     );
 
@@ -242,19 +248,14 @@ async fn an_admin_signs_in_through_identity_and_gets_a_scoped_session() {
         .collect();
     let session = cookies
         .iter()
-        .find(|c| c.starts_with("mw_admin=") && !c.starts_with("mw_admin=;"))
+        .find(|c| c.starts_with("__Host-mw_admin=") && !c.starts_with("__Host-mw_admin=;"))
         .unwrap_or_else(|| panic!("no session cookie: {cookies:?}"));
-    for attr in [
-        "Path=/admin",
-        "HttpOnly",
-        "Secure",
-        "SameSite=Lax",
-        "Max-Age=",
-    ] {
-        assert!(session.contains(attr), "{session}");
-    }
+    assert_host_cookie(session);
+    assert!(session.contains("Max-Age="), "{session}");
     assert!(
-        cookies.iter().any(|c| c.starts_with("mw_admin_login=;")),
+        cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-mw_admin_login=;")),
         "the sign-in state is spent: {cookies:?}"
     );
 
@@ -282,7 +283,9 @@ async fn an_admin_signs_in_through_identity_and_gets_a_scoped_session() {
         .unwrap_or_else(|| panic!("no code redemption logged: {events:?}"));
     assert_eq!(ev.client_app_used.as_str(), "browser");
 
-    // Signing out needs the CSRF token, then ends both sessions.
+    // Signing out is a POST with the CSRF token: no GET route changes anything.
+    let res = b.client.get(t.at("/admin/signout")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 405);
     let res = b
         .client
         .post(t.at("/admin/signout"))
@@ -294,27 +297,124 @@ async fn an_admin_signs_in_through_identity_and_gets_a_scoped_session() {
     let res = b
         .client
         .post(t.at("/admin/signout"))
+        .header("origin", "null")
+        .form(&[("csrf", csrf(&html).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403, "Origin: null is refused");
+    assert_eq!(
+        status(&b.get(&t.at("/admin")).await),
+        200,
+        "a refused sign-out changes nothing"
+    );
+    let res = b
+        .client
+        .post(t.at("/admin/signout"))
+        .header("origin", t.url.as_str())
+        .header("sec-fetch-site", "same-origin")
         .form(&[("csrf", csrf(&html).as_str())])
         .send()
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 303);
-    assert_eq!(res.headers()["location"], "/oauth2/v2.0/logout");
+    assert_eq!(res.headers()["location"], "/admin/signedout");
+    let cleared: Vec<&str> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
     assert!(
-        res.headers()
-            .get_all("set-cookie")
-            .iter()
-            .any(|v| v.to_str().unwrap().starts_with("mw_admin=;")),
+        cleared.iter().any(|c| c.starts_with("__Host-mw_admin=;")),
+        "{cleared:?}"
     );
-    let res = b.client.get(t.at("/admin")).send().await.unwrap();
-    assert_eq!(res.status().as_u16(), 303, "the admin session is over");
-    // Identity's own session ends too, so a new sign-in asks for the password again.
-    b.get(&t.at("/oauth2/v2.0/logout")).await;
+    assert!(
+        cleared.iter().any(|c| c.starts_with("__Host-mw_session=;")),
+        "{cleared:?}"
+    );
+    let page = b.get(&t.at("/admin/signedout")).await;
+    assert!(text(&page).contains("You signed out"), "{page:?}");
+    // Both sessions are over: a new sign-in asks for the password again.
     let page = b.get(&t.at("/admin")).await;
     assert!(
         page.html().contains("name=\"username\""),
         "signed out: a new sign-in starts: {page:?}"
     );
+}
+
+/// A `__Host-` cookie: Secure, `Path=/`, no `Domain` (else the browser drops it).
+fn assert_host_cookie(c: &str) {
+    assert!(c.starts_with("__Host-"), "{c}");
+    let attrs: Vec<&str> = c.split(';').skip(1).map(str::trim).collect();
+    for attr in ["Path=/", "HttpOnly", "Secure", "SameSite=Lax"] {
+        assert!(attrs.contains(&attr), "{attr} missing: {c}");
+    }
+    assert!(
+        !attrs
+            .iter()
+            .any(|a| a.to_ascii_lowercase().starts_with("domain")),
+        "{c}"
+    );
+}
+
+#[tokio::test]
+async fn identity_cookies_carry_the_host_prefix() {
+    let t = TestIdentity::start().await;
+    let m = mfa_user(&t, "hank").await;
+    let b = Browser::new(&t);
+    // The binding cookie is set by the authorize request, the session cookie by the
+    // sign-in's last step; collect both as a browser sees them.
+    let res = b
+        .client
+        .get(mail_authorize_url(&t, &pkce(), &[]))
+        .send()
+        .await
+        .unwrap();
+    let bind = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("__Host-mw_bind="))
+        .expect("binding cookie");
+    assert_host_cookie(&bind);
+    let page = password_pages(&b, &mail_authorize_url(&t, &pkce(), &[]), &m.upn, PW).await;
+    let flow = pages::flow_id(page.html()).expect("TOTP page");
+    let code = fresh_totp(&t, &m).await;
+    let res = b
+        .client
+        .post(t.at("/login"))
+        .form(&[("flow", flow.as_str()), ("action", "totp"), ("code", &code)])
+        .send()
+        .await
+        .unwrap();
+    let session = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("__Host-mw_session="))
+        .expect("session cookie");
+    assert_host_cookie(&session);
+    assert!(has_sso(&t, &b).await);
+
+    // Identity's end-session endpoint changes nothing on a GET: it asks, and only the
+    // confirmation's POST (with a token from the session) ends the session.
+    let page = b.get(&t.at("/oauth2/v2.0/logout")).await;
+    assert_eq!(status(&page), 200);
+    assert!(has_sso(&t, &b).await, "a GET ends nothing");
+    let token = pages::hidden(page.html(), "confirm").expect("confirmation token");
+    let page = b
+        .post_form("/oauth2/v2.0/logout", &[("confirm", "forged")])
+        .await;
+    assert!(page.html().contains("name=\"confirm\""), "{page:?}");
+    assert!(has_sso(&t, &b).await, "a forged confirmation ends nothing");
+    let page = b
+        .post_form("/oauth2/v2.0/logout", &[("confirm", &token)])
+        .await;
+    assert!(text(&page).contains("signed out"), "{page:?}");
+    assert!(!has_sso(&t, &b).await);
 }
 
 #[tokio::test]
@@ -493,6 +593,191 @@ async fn policies_are_created_validated_toggled_edited_and_deleted_in_the_editor
     assert!(stored(&t, POLICY_KIND).await.is_empty());
     let page = b.get(&t.at(&format!("/admin/policies/{id}"))).await;
     assert_eq!(status(&page), 404, "{page:?}");
+}
+
+#[tokio::test]
+async fn the_policy_form_writes_graph_json_and_keeps_what_it_does_not_show() {
+    let t = TestIdentity::start().await;
+    let (b, _m, _) = admin(&t, "ada", &["GlobalAdministrator"]).await;
+    let mallory = user(&t, "mallory").await;
+    let (s, office) = admin_call(
+        &t,
+        "POST",
+        "/v1.0/identity/conditionalAccess/namedLocations",
+        Some(json!({
+            "@odata.type": "#microsoft.graph.ipNamedLocation",
+            "displayName": "Office",
+            "isTrusted": true,
+            "ipRanges": [{ "@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "198.51.100.0/24" }],
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{office}");
+    let office_id = office["id"].as_str().unwrap().to_string();
+
+    // The new-policy page shows the form beside the JSON view, the named location among
+    // the choices.
+    let editor = b.get(&t.at("/admin/policies/new")).await;
+    let html = editor.html();
+    assert!(
+        html.contains("name=\"conditions.users.includeUsers\"")
+            && html.contains("name=\"grantControls.operator\"")
+            && html.contains(&format!("value=\"{office_id}\""))
+            && html.contains("id=\"json\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("<script src=\"/admin/assets/admin.js\"></script>"),
+        "{html}"
+    );
+    let token = csrf(html);
+
+    // A plain form submit (no script): the form's members over an empty JSON view.
+    let mallory_id = mallory.id.to_string();
+    let page = b
+        .post_form(
+            "/admin/policies/new",
+            &[
+                ("csrf", &token),
+                ("from", "form"),
+                ("json", ""),
+                ("displayName", "Mallory: MFA outside the office"),
+                ("state", "enabledForReportingButNotEnforced"),
+                ("conditions.users.includeUsers", &mallory_id),
+                ("conditions.applications.includeApplications", "All"),
+                ("conditions.clientAppTypes", "browser"),
+                ("conditions.clientAppTypes", "mobileAppsAndDesktopClients"),
+                ("conditions.locations.includeLocations", "All"),
+                ("conditions.locations.excludeLocations", &office_id),
+                ("grantControls.builtInControls", "mfa"),
+                ("grantControls.builtInControls", "passwordChange"),
+                ("grantControls.operator", "AND"),
+            ],
+        )
+        .await;
+    assert_eq!(status(&page), 200, "{page:?}");
+    assert!(page.html().contains("Created."), "{page:?}");
+    let docs = stored(&t, POLICY_KIND).await;
+    assert_eq!(docs.len(), 1);
+    let p = &docs[0];
+    assert_eq!(p["displayName"], "Mallory: MFA outside the office");
+    assert_eq!(p["state"], "enabledForReportingButNotEnforced");
+    assert_eq!(
+        p["conditions"]["users"]["includeUsers"],
+        json!([mallory_id])
+    );
+    assert_eq!(
+        p["conditions"]["clientAppTypes"],
+        json!(["browser", "mobileAppsAndDesktopClients"])
+    );
+    assert_eq!(
+        p["conditions"]["locations"],
+        json!({ "includeLocations": ["All"], "excludeLocations": [office_id] })
+    );
+    assert_eq!(
+        p["grantControls"],
+        json!({ "builtInControls": ["mfa", "passwordChange"], "operator": "AND" })
+    );
+    let id = p["id"].as_str().unwrap().to_string();
+
+    // A member the form does not show (platforms) is added in the JSON view; then the form
+    // edits the rest and the platforms stay.
+    let (s, v) = admin_call(
+        &t,
+        "PATCH",
+        &format!("/v1.0/identity/conditionalAccess/policies/{id}"),
+        Some(json!({ "conditions": { "platforms": { "includePlatforms": ["android"] } } })),
+    )
+    .await;
+    assert!((200..300).contains(&s), "{v}");
+    let edit = b.get(&t.at(&format!("/admin/policies/{id}"))).await;
+    let html = edit.html();
+    assert!(
+        html.contains("Mallory: MFA outside the office") && html.contains("includePlatforms"),
+        "{html}"
+    );
+    let json_view = textarea(html, "json").expect("JSON view");
+    let page = b
+        .post_form(
+            &format!("/admin/policies/{id}"),
+            &[
+                ("csrf", &csrf(html)),
+                ("from", "form"),
+                ("json", &json_view),
+                ("displayName", "Mallory: MFA"),
+                ("state", "enabled"),
+                ("conditions.users.includeUsers", &mallory_id),
+                ("conditions.applications.includeApplications", "Office365"),
+                ("conditions.clientAppTypes", "all"),
+                ("grantControls.builtInControls", "mfa"),
+                ("grantControls.operator", "OR"),
+            ],
+        )
+        .await;
+    assert_eq!(status(&page), 200, "{page:?}");
+    let p = &stored(&t, POLICY_KIND).await[0];
+    assert_eq!(p["displayName"], "Mallory: MFA");
+    assert_eq!(p["state"], "enabled");
+    assert_eq!(
+        p["conditions"]["applications"]["includeApplications"],
+        json!(["Office365"])
+    );
+    assert_eq!(
+        p["conditions"]["platforms"]["includePlatforms"],
+        json!(["android"]),
+        "kept: {p}"
+    );
+    assert!(
+        p["conditions"]["locations"].is_null()
+            || p["conditions"]["locations"]["excludeLocations"]
+                .as_array()
+                .is_none_or(Vec::is_empty),
+        "cleared locations: {p}"
+    );
+    assert_eq!(p["grantControls"]["builtInControls"], json!(["mfa"]));
+
+    // The JSON view saved on its own wins over the form (an edit without script).
+    let edit = b.get(&t.at(&format!("/admin/policies/{id}"))).await;
+    let mut doc: Value = serde_json::from_str(&textarea(edit.html(), "json").unwrap()).unwrap();
+    doc["displayName"] = json!("From the JSON view");
+    let page = b
+        .post_form(
+            &format!("/admin/policies/{id}"),
+            &[
+                ("csrf", &csrf(edit.html())),
+                ("from", "json"),
+                ("json", &doc.to_string()),
+                ("displayName", "Ignored"),
+            ],
+        )
+        .await;
+    assert_eq!(status(&page), 200, "{page:?}");
+    assert_eq!(
+        stored(&t, POLICY_KIND).await[0]["displayName"],
+        "From the JSON view"
+    );
+
+    // Saving the form over a JSON view that does not parse is refused, the text kept.
+    let page = b
+        .post_form(
+            &format!("/admin/policies/{id}"),
+            &[
+                ("csrf", &token),
+                ("from", "form"),
+                ("json", "{ \"displayName\": "),
+                ("displayName", "Nope"),
+            ],
+        )
+        .await;
+    assert_eq!(status(&page), 400, "{page:?}");
+    assert!(
+        text(&page).contains("The JSON view is not valid JSON"),
+        "{page:?}"
+    );
+    assert_eq!(
+        stored(&t, POLICY_KIND).await[0]["displayName"],
+        "From the JSON view"
+    );
 }
 
 #[tokio::test]
@@ -833,6 +1118,27 @@ async fn forms_without_the_sessions_csrf_token_are_refused() {
     assert_eq!(res.status().as_u16(), 403);
     assert!(stored(&t, POLICY_KIND).await.is_empty(), "nothing stored");
 
+    // What a browser says about where a post came from counts too: `Origin: null` (sent
+    // for opaque origins, or under a no-referrer policy) and a cross-site or same-site
+    // `Sec-Fetch-Site` are refused even with the right token.
+    for (name, value) in [
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("sec-fetch-site", "none"),
+    ] {
+        let res = b
+            .client
+            .post(t.at("/admin/policies/new"))
+            .header(name, value)
+            .form(&[("csrf", token.as_str()), ("json", policy.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 403, "{name}: {value}");
+    }
+    assert!(stored(&t, POLICY_KIND).await.is_empty(), "nothing stored");
+
     // Another admin's token does not fit this session.
     let (other, _, other_landing) = admin(&t, "bob", &["GlobalAdministrator"]).await;
     let res = other
@@ -844,11 +1150,16 @@ async fn forms_without_the_sessions_csrf_token_are_refused() {
         .unwrap();
     assert_eq!(res.status().as_u16(), 403);
 
-    // With the session's own token (and its own origin) it works.
+    // With the session's own token, from its own origin as Chromium says it (the pages
+    // send `Referrer-Policy: same-origin`, so the browser keeps the real `Origin`), it works.
+    let page = other.client.get(t.at("/admin")).send().await.unwrap();
+    assert_eq!(page.headers()["referrer-policy"], "same-origin");
     let res = other
         .client
         .post(t.at("/admin/policies/new"))
         .header("origin", t.url.as_str())
+        .header("sec-fetch-site", "same-origin")
+        .header("sec-fetch-mode", "navigate")
         .form(&[
             ("csrf", csrf(other_landing.html()).as_str()),
             ("json", policy.as_str()),

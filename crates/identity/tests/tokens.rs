@@ -400,6 +400,23 @@ async fn revocation_by_another_client_has_no_effect() {
     assert_error(&r, 401, "invalid_client", 7000215);
 }
 
+/// Opens an end-session URL: a page asking to confirm, which changes nothing; then posts
+/// the confirmation as the browser would. Returns where that lands.
+async fn confirm_end_session(t: &TestIdentity, b: &Browser, url: &str) -> Landing {
+    let page = b.get(url).await;
+    assert!(
+        matches!(&page, Landing::Page { status: 200, html } if html.contains("Sign out?")),
+        "{page:?}"
+    );
+    assert!(has_sso(t, b).await, "the GET ends nothing");
+    let fields = hidden_fields(page.html());
+    let form: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    b.post_form("/oauth2/v2.0/logout", &form).await
+}
+
 #[tokio::test]
 async fn end_session_clears_the_session_and_returns_to_the_client() {
     let t = TestIdentity::start().await;
@@ -414,7 +431,8 @@ async fn end_session_clears_the_session_and_returns_to_the_client() {
         t.url,
         enc("https://app.example/signed-out")
     );
-    let l = b.get(&url).await;
+    // The GET asks; the confirmation's POST signs out.
+    let l = confirm_end_session(&t, &b, &url).await;
     let loc = l.location().unwrap_or_else(|| panic!("{l:?}"));
     assert!(loc.starts_with("https://app.example/signed-out"), "{loc}");
     assert_eq!(l.param("state").as_deref(), Some("bye"));
@@ -440,7 +458,7 @@ async fn end_session_with_id_token_hint_and_unregistered_uri() {
         t.url,
         enc("https://evil.example/")
     );
-    let l = b.get(&url).await;
+    let l = confirm_end_session(&t, &b, &url).await;
     let Landing::Page { status, html } = &l else {
         panic!("redirected to an unregistered URI: {l:?}")
     };
@@ -455,7 +473,7 @@ async fn end_session_with_id_token_hint_and_unregistered_uri() {
         t.url,
         enc(LOOPBACK)
     );
-    let l = b.get(&url).await;
+    let l = confirm_end_session(&t, &b, &url).await;
     assert!(
         l.location().is_some_and(|u| u.starts_with(LOOPBACK)),
         "{l:?}"

@@ -16,7 +16,10 @@
 //!   (`NO [TOOBIG]` for `APPEND`, `BAD` otherwise);
 //! - a non-synchronizing (`LITERAL+`) literal larger than the limit is read and thrown away
 //!   without buffering, then answered with `BAD`;
-//! - a whole message larger than `max_message` is discarded likewise.
+//! - a whole message larger than `max_message` is discarded likewise;
+//! - with [`CommandReader::set_abort_oversized`] (before authentication), a
+//!   non-synchronizing literal beyond the limit, or any literal announced by an over-long
+//!   line, ends the connection instead ([`Event::Overflow`]): nothing of it is read.
 
 use imap_codec::CommandCodec;
 use imap_codec::decode::{CommandDecodeError, Decoder};
@@ -74,6 +77,9 @@ pub enum Event {
     },
     /// The command broke a limit and was discarded up to its end.
     Discarded { tag: Option<String>, why: Discard },
+    /// In abort mode: the client sends a literal beyond the limit without waiting for a
+    /// continuation. None of it was read; the connection must be closed.
+    Overflow { tag: Option<String>, length: u32 },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +115,8 @@ pub struct CommandReader {
     tail: Vec<u8>,
     /// A complete message waits in `msg`.
     ready: bool,
+    /// Report oversized non-synchronizing literals as [`Event::Overflow`].
+    abort_oversized: bool,
 }
 
 impl CommandReader {
@@ -125,11 +133,23 @@ impl CommandReader {
             first_line: true,
             tail: Vec::new(),
             ready: false,
+            abort_oversized: false,
         }
     }
 
     pub fn limits(&self) -> FrameLimits {
         self.limits
+    }
+
+    /// Changes the limits for the next command (after authentication).
+    pub fn set_limits(&mut self, limits: FrameLimits) {
+        self.limits = limits;
+    }
+
+    /// Whether an oversized non-synchronizing literal ends the connection
+    /// ([`Event::Overflow`]) rather than being read and thrown away.
+    pub fn set_abort_oversized(&mut self, on: bool) {
+        self.abort_oversized = on;
     }
 
     /// Adds received bytes.
@@ -272,6 +292,11 @@ impl CommandReader {
                             self.pos += i + 1;
                             let tail = std::mem::take(&mut self.tail);
                             match literal_announcement(&tail) {
+                                Some((length, _)) if self.abort_oversized => {
+                                    let tag = self.tag.take();
+                                    self.reset_message();
+                                    return Some(Event::Overflow { tag, length });
+                                }
                                 Some((length, _)) => {
                                     // Whatever the mode, a client that announced a
                                     // literal may send it; throw it away too.
@@ -364,6 +389,11 @@ impl CommandReader {
                             self.reset_message();
                             return Some(event);
                         }
+                        if self.abort_oversized {
+                            let tag = self.tag.take();
+                            self.reset_message();
+                            return Some(Event::Overflow { tag, length });
+                        }
                         self.poisoned = Some(Discard::LiteralTooBig);
                     }
                     if self.poisoned.is_none() && self.msg.len() + length as usize > max_message {
@@ -376,9 +406,19 @@ impl CommandReader {
                             self.reset_message();
                             return Some(event);
                         }
+                        if self.abort_oversized {
+                            let tag = self.tag.take();
+                            self.reset_message();
+                            return Some(Event::Overflow { tag, length });
+                        }
                         self.poisoned = Some(Discard::MessageTooBig);
                     }
                     let keep = self.poisoned.is_none();
+                    if !keep && !sync && self.abort_oversized {
+                        let tag = self.tag.take();
+                        self.reset_message();
+                        return Some(Event::Overflow { tag, length });
+                    }
                     self.state = State::Literal {
                         remaining: u64::from(length),
                         keep,

@@ -32,4 +32,4 @@ pub mod wire;
 /// The imap-types crate this server decodes commands into (for the fuzz target and tests).
 pub use imap_codec::imap_types;
 
-pub use server::{ImapServer, Limits};
+pub use server::{ImapServer, LOGIN_MAX_LINE, LOGIN_MAX_LITERAL, Limits};

@@ -4,6 +4,7 @@
 
 use mailward_mailauth::Authenticator;
 use mailward_mailstore::MailStore;
+use mailward_net::ConnectionLimiter;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -30,13 +31,18 @@ pub struct Limits {
     pub max_literal: u32,
     /// Largest message APPEND takes (`NO [TOOBIG]` before the literal is sent).
     pub max_message_size: u32,
-    /// A connection with no command for this long is logged out (RFC 3501 §5.4: at least
-    /// 30 minutes).
+    /// An authenticated connection with no command for this long is logged out (RFC 3501
+    /// §5.4: at least 30 minutes).
     pub idle_timeout: Duration,
+    /// A connection not authenticated this long after it opened is closed (`* BYE`).
+    pub login_timeout: Duration,
     /// Failed authentication attempts allowed per connection before `BYE`.
     pub max_auth_failures: u32,
     /// Simultaneous connections per listener; more are greeted with `BYE` and closed.
     pub max_connections: usize,
+    /// Simultaneous connections per listener from one client address (an IPv6 /64);
+    /// more are greeted with `BYE` and closed. 0: no cap.
+    pub max_connections_per_address: usize,
     /// Time allowed for a TLS handshake (implicit TLS or STARTTLS).
     pub tls_handshake_timeout: Duration,
     /// Byte budget of the shared ENVELOPE/BODYSTRUCTURE cache.
@@ -50,8 +56,10 @@ impl Default for Limits {
             max_literal: 64 * 1024,
             max_message_size: 50 * 1024 * 1024,
             idle_timeout: Duration::from_secs(30 * 60),
+            login_timeout: Duration::from_secs(60),
             max_auth_failures: 3,
             max_connections: 20_000,
+            max_connections_per_address: 500,
             tls_handshake_timeout: Duration::from_secs(15),
             summary_cache_bytes: 64 * 1024 * 1024,
         }
@@ -67,7 +75,29 @@ impl Limits {
             max_message: (self.max_line + 4 * self.max_literal as usize).max(self.max_line),
         }
     }
+
+    /// The limits before authentication: a line long enough for `AUTHENTICATE` with an
+    /// initial response (the SASL limit), literals only as large as `LOGIN` needs, none
+    /// for `APPEND`, so an unauthenticated client can make the server hold little.
+    pub(crate) fn login_frame_limits(&self) -> FrameLimits {
+        let max_line = self.max_line.min(LOGIN_MAX_LINE);
+        let max_literal = self.max_literal.min(LOGIN_MAX_LITERAL);
+        FrameLimits {
+            max_line,
+            max_literal,
+            max_append_literal: 0,
+            max_message: max_line + 2 * max_literal as usize,
+        }
+    }
 }
+
+/// Longest command line before authentication: `AUTHENTICATE XOAUTH2` with the largest
+/// initial response the SASL layer takes.
+pub const LOGIN_MAX_LINE: usize = mailward_sasl::MAX_ENCODED_LEN + 128;
+/// Largest literal before authentication (a `LOGIN` user name or password).
+pub const LOGIN_MAX_LITERAL: u32 = 8 * 1024;
+/// Refusals (over a connection cap) in progress at once; beyond, the socket is just closed.
+const MAX_REFUSALS: usize = 64;
 
 /// The IMAP4rev1 server of the mail role. Cheap to share: wrap it in an [`Arc`] and call
 /// [`ImapServer::run`] per listener (or [`ImapServer::serve_connection`] per accepted
@@ -79,7 +109,8 @@ pub struct ImapServer {
     pub(crate) tls: Arc<rustls::ServerConfig>,
     pub(crate) limits: Limits,
     pub(crate) cache: SummaryCache,
-    connections: Arc<Semaphore>,
+    connections: Arc<ConnectionLimiter>,
+    refusals: Arc<Semaphore>,
 }
 
 impl ImapServer {
@@ -94,7 +125,11 @@ impl ImapServer {
             auth,
             tls,
             cache: SummaryCache::new(limits.summary_cache_bytes),
-            connections: Arc::new(Semaphore::new(limits.max_connections)),
+            connections: ConnectionLimiter::new(
+                limits.max_connections,
+                limits.max_connections_per_address,
+            ),
+            refusals: Arc::new(Semaphore::new(MAX_REFUSALS)),
             limits,
         })
     }
@@ -107,8 +142,14 @@ impl ImapServer {
         &self.limits
     }
 
+    /// Connections being served now (over every listener of this server).
+    pub fn open_connections(&self) -> usize {
+        self.connections.open()
+    }
+
     /// Accepts connections until the listener fails for good. Each connection runs in its
-    /// own task; beyond [`Limits::max_connections`] a client gets `* BYE` at once.
+    /// own task; beyond [`Limits::max_connections`] or
+    /// [`Limits::max_connections_per_address`] a client gets `* BYE` at once.
     pub async fn run(
         self: &Arc<Self>,
         listener: TcpListener,
@@ -140,18 +181,21 @@ impl ImapServer {
                 },
             };
             let server = self.clone();
-            match self.connections.clone().try_acquire_owned() {
-                Ok(permit) => {
+            match self.connections.try_admit(remote.ip()) {
+                Ok(slot) => {
                     tokio::spawn(async move {
                         server.serve_connection(tcp, remote, implicit_tls).await;
-                        drop(permit);
+                        drop(slot);
                     });
                 }
-                Err(_) => {
-                    tracing::warn!(%remote, "IMAP connection limit reached");
-                    tokio::spawn(async move {
-                        server.refuse(tcp, implicit_tls).await;
-                    });
+                Err(why) => {
+                    tracing::warn!(%remote, "IMAP connection refused: {why}");
+                    if let Ok(permit) = self.refusals.clone().try_acquire_owned() {
+                        tokio::spawn(async move {
+                            server.refuse(tcp, implicit_tls).await;
+                            drop(permit);
+                        });
+                    }
                 }
             }
         }

@@ -30,6 +30,7 @@ pub struct MailConfig {
     pub listen: ListenConfig,
     pub identity: IdentityLinkConfig,
     pub smarthost: SmarthostConfig,
+    pub limits: LimitsConfig,
 }
 
 impl Default for MailConfig {
@@ -44,6 +45,67 @@ impl Default for MailConfig {
             listen: ListenConfig::default(),
             identity: IdentityLinkConfig::default(),
             smarthost: SmarthostConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+/// `[mail.limits]`: how much the IMAP, POP3 and SMTP listeners let clients hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Seconds a connection may stay unauthenticated (from its start) before it is
+    /// closed, on every IMAP, POP3 and SMTP listener.
+    pub login_timeout_secs: u64,
+    /// Seconds an authenticated IMAP connection may be silent (RFC 3501: at least 30
+    /// minutes).
+    pub imap_idle_timeout_secs: u64,
+    /// IMAP connections at once, both IMAP listeners together (`* BYE` beyond).
+    pub imap_max_connections: usize,
+    /// IMAP connections at once from one client address (an IPv6 /64); 0: no cap.
+    pub imap_max_connections_per_address: usize,
+    /// POP3 connections at once per listener (`-ERR [SYS/TEMP]` beyond).
+    pub pop3_max_connections: usize,
+    /// POP3 connections at once per listener from one client address; 0: no cap.
+    pub pop3_max_connections_per_address: usize,
+    /// SMTP submission connections at once per listener (`421 4.7.0` beyond).
+    pub smtp_max_connections: usize,
+    /// SMTP submission connections at once per listener from one client address; 0: no
+    /// cap.
+    pub smtp_max_connections_per_address: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            login_timeout_secs: 60,
+            imap_idle_timeout_secs: 30 * 60,
+            imap_max_connections: 20_000,
+            imap_max_connections_per_address: 500,
+            pop3_max_connections: 1000,
+            pop3_max_connections_per_address: 100,
+            smtp_max_connections: 1000,
+            smtp_max_connections_per_address: 100,
+        }
+    }
+}
+
+impl LimitsConfig {
+    fn validate(&self, out: &mut Vec<String>) {
+        if !(1..=3600).contains(&self.login_timeout_secs) {
+            out.push("mail.limits.login_timeout_secs: between 1 and 3600".into());
+        }
+        if self.imap_idle_timeout_secs < 30 * 60 {
+            out.push("mail.limits.imap_idle_timeout_secs: at least 1800 (RFC 3501 §5.4)".into());
+        }
+        for (key, v) in [
+            ("imap_max_connections", self.imap_max_connections),
+            ("pop3_max_connections", self.pop3_max_connections),
+            ("smtp_max_connections", self.smtp_max_connections),
+        ] {
+            if v == 0 {
+                out.push(format!("mail.limits.{key}: at least 1"));
+            }
         }
     }
 }
@@ -242,6 +304,7 @@ impl MailConfig {
         if self.flavour_value().is_none() {
             out.push("mail.flavour: must be \"cloud\" or \"onpremises\"".into());
         }
+        self.limits.validate(&mut out);
         for l in LISTENERS {
             let v = self.listen.get(l);
             if !v.is_empty() && v.parse::<SocketAddr>().is_err() {
@@ -316,6 +379,12 @@ mod tests {
                 relay_client_id: "x".into(),
                 ..IdentityLinkConfig::default()
             },
+            limits: LimitsConfig {
+                login_timeout_secs: 0,
+                imap_idle_timeout_secs: 60,
+                pop3_max_connections: 0,
+                ..LimitsConfig::default()
+            },
             ..MailConfig::default()
         };
         let errs = cfg.validate().join("\n");
@@ -329,6 +398,9 @@ mod tests {
             "mail.listen.http",
             "mail.identity.url",
             "mail.identity:",
+            "mail.limits.login_timeout_secs",
+            "mail.limits.imap_idle_timeout_secs",
+            "mail.limits.pop3_max_connections",
         ] {
             assert!(errs.contains(key), "{key} missing in\n{errs}");
         }

@@ -32,7 +32,9 @@ mod http;
 mod ids;
 mod role;
 
-pub use config::{IdentityLinkConfig, ListenConfig, Listener, MailConfig, SmarthostConfig};
+pub use config::{
+    IdentityLinkConfig, LimitsConfig, ListenConfig, Listener, MailConfig, SmarthostConfig,
+};
 pub use http::admin::{LocalAdmin, local_admin_router};
 pub use role::{
     DEFAULT_POLICY_NAME, IdentityLink, Mail, MailDeps, MailError, discover_issuer, start,

@@ -22,7 +22,7 @@ use mailward_types::Secret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{LISTENERS, Listener, MailConfig};
+use crate::config::{LISTENERS, LimitsConfig, Listener, MailConfig};
 use crate::http::{self, Endpoints, Shared};
 
 /// The organization default created on first start: basic authentication on no protocol.
@@ -85,6 +85,8 @@ pub struct Mail {
     store: Arc<SqliteMailStore>,
     tls: Arc<rustls::ServerConfig>,
     relay: Option<Arc<mailward_smtp::Relay>>,
+    limits: LimitsConfig,
+    https_limits: mailward_net::HttpLimits,
 }
 
 /// Reads identity's issuer from `<url>/.well-known/openid-configuration`.
@@ -241,7 +243,13 @@ pub async fn start(cfg: MailConfig, deps: MailDeps) -> Result<Mail, MailError> {
         store,
         tls: deps.tls,
         relay,
+        limits: cfg.limits.clone(),
+        https_limits: mailward_net::HttpLimits::default(),
     })
+}
+
+fn login_timeout(limits: &LimitsConfig) -> Duration {
+    Duration::from_secs(limits.login_timeout_secs)
 }
 
 /// First start: "Block Basic Auth" (basic allowed on no protocol, legacy blocked
@@ -268,6 +276,12 @@ async fn bootstrap_policy(store: &dyn MailStore) -> Result<(), MailError> {
 }
 
 impl Mail {
+    /// The limits of the HTTPS listener (the process's `[https]` settings; defaults
+    /// otherwise).
+    pub fn set_https_limits(&mut self, limits: mailward_net::HttpLimits) {
+        self.https_limits = limits;
+    }
+
     /// The bound address of a listener (`None` when switched off).
     pub fn addr(&self, l: Listener) -> Option<SocketAddr> {
         self.addrs.get(&l).copied()
@@ -320,6 +334,10 @@ impl Mail {
             mail_tls.clone(),
             mailward_imap::Limits {
                 max_message_size: self.shared.max_message_size,
+                login_timeout: login_timeout(&self.limits),
+                idle_timeout: Duration::from_secs(self.limits.imap_idle_timeout_secs),
+                max_connections: self.limits.imap_max_connections,
+                max_connections_per_address: self.limits.imap_max_connections_per_address,
                 ..mailward_imap::Limits::default()
             },
         );
@@ -327,13 +345,21 @@ impl Mail {
             store: store.clone(),
             auth: auth.clone(),
             tls: mail_tls.clone(),
-            limits: mailward_pop3::Limits::default(),
+            limits: mailward_pop3::Limits {
+                login_timeout: login_timeout(&self.limits),
+                max_connections: self.limits.pop3_max_connections,
+                max_connections_per_address: self.limits.pop3_max_connections_per_address,
+                ..mailward_pop3::Limits::default()
+            },
         });
         let mut smtp_cfg = mailward_smtp::SmtpConfig::new(
             self.shared.endpoints.hostname.clone(),
             self.shared.endpoints.local_domains.clone(),
         );
         smtp_cfg.max_message_size = u64::from(self.shared.max_message_size);
+        smtp_cfg.login_timeout = login_timeout(&self.limits);
+        smtp_cfg.max_connections = self.limits.smtp_max_connections;
+        smtp_cfg.max_connections_per_address = self.limits.smtp_max_connections_per_address;
         let smtp = Arc::new(mailward_smtp::SmtpServer {
             store: store.clone(),
             auth,
@@ -350,10 +376,12 @@ impl Mail {
                 Listener::Http => {
                     let tls = self.tls.clone();
                     let router = router.clone();
+                    let limits = self.https_limits.clone();
                     tasks.spawn(async move {
                         (
                             l,
-                            mailward_net::serve_https(listener, tls, router, stop).await,
+                            mailward_net::serve_https_with(listener, tls, router, limits, stop)
+                                .await,
                         )
                     });
                 }

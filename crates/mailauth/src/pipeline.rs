@@ -6,7 +6,8 @@
 //! (created on first use from the token's `oid`, `upn`, `name`).
 //!
 //! Basic: the authentication policy decides first, from the mail store alone (the account
-//! by address, its policy, else the organization default). A refused protocol fails there:
+//! by UPN — the name identity checks the password for —, its policy, else the
+//! organization default). A refused protocol fails there:
 //! the [`CredentialCheck`] is never called, so no password is hashed and no lockout
 //! counter moves. Only then the password check.
 
@@ -298,9 +299,12 @@ impl Pipeline {
             tracing::error!(error = %e, "mail store: reading authentication policy failed");
             AuthFailure::Unavailable
         };
+        // The account of the user the credential check will name: identity checks the
+        // password of the UPN, so the policy is the UPN's account's (never that of another
+        // mailbox whose address happens to be this name).
         let account = self
             .store
-            .account_by_address(username)
+            .account_by_upn(username)
             .await
             .map_err(store_err)?;
         let (user, default) = match account {

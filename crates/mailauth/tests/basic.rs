@@ -199,3 +199,70 @@ async fn basic_possible_is_cached_until_invalidated() {
     p.invalidate_policy_cache();
     assert!(!p.basic_possible(Protocol::Smtp).await);
 }
+
+/// The policy is looked up for the name the password is checked for (the UPN), not for a
+/// mailbox address: a mailbox whose address differs from its UPN gets its own policy, and
+/// another mailbox whose address happens to be that UPN lends none of its policy.
+#[tokio::test]
+async fn policy_lookup_uses_the_upn_the_password_is_checked_for() {
+    let e = env().await;
+    block_by_default(&e.store).await;
+    e.store
+        .put_auth_policy(&allow_basic("IMAP only", &[Protocol::Imap]))
+        .await
+        .unwrap();
+    let alice = mail::add_user(&e.t, "alice").await;
+    let upn = alice.upn.to_string();
+    // Alice's mailbox address is not her UPN.
+    let a = e
+        .store
+        .ensure_account(mailward_mailstore::NewAccount {
+            user_oid: alice.id,
+            upn: upn.clone(),
+            address: "alice.mailbox@mail.contoso.test".into(),
+            display_name: "Alice".into(),
+            now: mailward_types::clock::now(),
+        })
+        .await
+        .unwrap();
+    e.store
+        .set_account_policy(a.id, Some("IMAP only"))
+        .await
+        .unwrap();
+    let p = auth(&e.pipeline, Protocol::Imap, &password(&upn, mail::PASSWORD))
+        .await
+        .expect("alice's own policy allows IMAP");
+    assert_eq!(p.account.id, a.id);
+
+    // Bob's UPN is another mailbox's address; that mailbox's policy is not his.
+    let bob = mail::add_user(&e.t, "bob").await;
+    let bob_upn = bob.upn.to_string();
+    let other = e
+        .store
+        .ensure_account(mailward_mailstore::NewAccount {
+            user_oid: uuid::Uuid::new_v4(),
+            upn: "someone.else@contoso.test".into(),
+            address: bob_upn.clone(),
+            display_name: "Someone else".into(),
+            now: mailward_types::clock::now(),
+        })
+        .await
+        .unwrap();
+    e.store
+        .set_account_policy(other.id, Some("IMAP only"))
+        .await
+        .unwrap();
+    let checks = e.pipeline.metrics().password_checks;
+    let r = auth(
+        &e.pipeline,
+        Protocol::Imap,
+        &password(&bob_upn, mail::PASSWORD),
+    )
+    .await;
+    assert_eq!(r.unwrap_err(), AuthFailure::Denied);
+    assert_eq!(
+        e.pipeline.metrics().password_checks,
+        checks,
+        "refused by the default before the password check"
+    );
+}

@@ -1,9 +1,14 @@
 //! Connection plumbing for line-based mail protocols: [`accept_loop`] accepts connections
-//! under a concurrency limit and spawns one task each; [`serve`] runs one connection
-//! (implicit TLS, or plaintext with an upgrade through STARTTLS / STLS), reads with an idle
-//! timeout, frames the input with a [`LineBuffer`] and hands each line to a
-//! [`Conversation`], which writes its replies. Input buffered before a STARTTLS upgrade is
-//! discarded, so plaintext pipelined behind the command is never executed inside TLS.
+//! under caps per listener and per client address ([`Admission`]; a client over a cap gets
+//! the protocol's refusal line) and spawns one task each; [`serve`] runs one connection
+//! (implicit TLS, or plaintext with an upgrade through STARTTLS / STLS), reads with a
+//! timeout (the login timeout, counted from the connection's start, until the
+//! conversation is authenticated; the idle timeout after), frames the input with a
+//! [`LineBuffer`] and hands each line to a [`Conversation`], which writes its replies.
+//! Before authentication reads are small ([`LOGIN_READ_CHUNK`]), so an unauthenticated
+//! client makes the server hold at most a line and a chunk. Input buffered before a
+//! STARTTLS upgrade is discarded, so plaintext pipelined behind the command is never
+//! executed inside TLS.
 
 use std::future::Future;
 use std::io;
@@ -11,9 +16,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailward_net::ConnectionLimiter;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::line::{Line, LineBuffer};
@@ -38,8 +45,13 @@ pub trait Conversation: Send {
     /// The longest line accepted in the current state.
     fn max_line(&self) -> usize;
 
-    /// Sent, best effort, before closing an idle connection.
+    /// Sent, best effort, before closing an idle connection (or one that did not
+    /// authenticate in time).
     fn idle_reply(&self) -> &'static [u8];
+
+    /// Whether the client has authenticated (the login timeout and the small reads of the
+    /// not-authenticated state no longer apply).
+    fn authenticated(&self) -> bool;
 
     /// Handles one framed line; ordinary replies are written to `out` (flushed by the
     /// caller once no complete line is buffered).
@@ -60,13 +72,35 @@ pub trait Conversation: Send {
 pub struct Settings {
     /// TLS from the first byte (otherwise plaintext, upgradable with STARTTLS).
     pub implicit_tls: bool,
-    /// Inactivity before the server closes the connection.
+    /// Inactivity before the server closes an authenticated connection.
     pub idle_timeout: Duration,
+    /// Time from the connection's start within which the client must authenticate.
+    pub login_timeout: Duration,
     /// Time allowed for a TLS handshake.
     pub tls_handshake_timeout: Duration,
-    /// Size of the socket read buffer.
+    /// Size of the socket read buffer once authenticated.
     pub read_chunk: usize,
 }
+
+/// Size of the socket read buffer before authentication.
+pub const LOGIN_READ_CHUNK: usize = 4096;
+
+/// Who [`accept_loop`] admits, and what the others hear.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// Connections at once on this listener.
+    pub max_connections: usize,
+    /// Connections at once from one client address (an IPv6 /64); 0: no cap.
+    pub max_connections_per_address: usize,
+    /// The line sent to a client over a cap before the connection is closed.
+    pub refusal: Vec<u8>,
+    /// For an implicit-TLS listener: the configuration and time allowed for the handshake
+    /// that precedes the refusal.
+    pub tls: Option<(Arc<rustls::ServerConfig>, Duration)>,
+}
+
+/// Refusals in progress at once; beyond, the socket is just closed.
+const MAX_REFUSALS: usize = 64;
 
 /// How one phase (before or after STARTTLS) of a connection ended.
 enum Ended<S> {
@@ -74,12 +108,12 @@ enum Ended<S> {
     StartTls(S),
 }
 
-/// Accepts connections forever (until the listener fails), at most `max_connections` at
-/// once (further ones wait in the accept queue), running `serve` for each on its own task.
-/// `protocol` names the front in the log line of a connection that ends with an error.
+/// Accepts connections forever (until the listener fails), running `serve` for each on
+/// its own task. A connection over one of the [`Admission`] caps gets the refusal line and
+/// is closed. `protocol` names the front in log lines.
 pub async fn accept_loop<F, Fut>(
     listener: TcpListener,
-    max_connections: usize,
+    admission: Admission,
     protocol: &'static str,
     serve: F,
 ) -> io::Result<()>
@@ -87,21 +121,72 @@ where
     F: Fn(TcpStream, SocketAddr) -> Fut,
     Fut: Future<Output = io::Result<()>> + Send + 'static,
 {
-    let permits = Arc::new(Semaphore::new(max_connections.max(1)));
+    let limiter = ConnectionLimiter::new(
+        admission.max_connections,
+        admission.max_connections_per_address,
+    );
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
+    let refusal: Arc<[u8]> = admission.refusal.into();
     loop {
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| io::Error::other("connection limiter closed"))?;
-        let (tcp, remote) = listener.accept().await?;
+        let (tcp, remote) = match listener.accept().await {
+            Ok(a) => a,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "{protocol} accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let slot = match limiter.try_admit(remote.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                tracing::warn!(%remote, "{protocol} connection refused: {why}");
+                if let Ok(permit) = refusals.clone().try_acquire_owned() {
+                    let refusal = refusal.clone();
+                    let tls = admission.tls.clone();
+                    tokio::spawn(async move {
+                        refuse(tcp, &refusal, tls).await;
+                        drop(permit);
+                    });
+                }
+                continue;
+            }
+        };
         let connection = serve(tcp, remote);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(%remote, error = %e, "{protocol} connection ended with an error");
             }
-            drop(permit);
+            drop(slot);
         });
+    }
+}
+
+/// Sends the refusal line (after the handshake on an implicit-TLS listener) and closes.
+async fn refuse(
+    tcp: TcpStream,
+    refusal: &[u8],
+    tls: Option<(Arc<rustls::ServerConfig>, Duration)>,
+) {
+    match tls {
+        Some((cfg, timeout)) => {
+            let Ok(mut s) = handshake(&TlsAcceptor::from(cfg), tcp, timeout).await else {
+                return;
+            };
+            let _ = tokio::time::timeout(timeout, async {
+                let _ = s.write_all(refusal).await;
+                let _ = s.shutdown().await;
+            })
+            .await;
+        }
+        None => {
+            let mut tcp = tcp;
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                let _ = tcp.write_all(refusal).await;
+                let _ = tcp.shutdown().await;
+            })
+            .await;
+        }
     }
 }
 
@@ -113,23 +198,53 @@ pub async fn serve<C: Conversation>(
     conversation: &mut C,
 ) -> io::Result<()> {
     let _ = tcp.set_nodelay(true);
+    let login_deadline = Instant::now() + settings.login_timeout;
     let acceptor = TlsAcceptor::from(tls);
     let mut lines = LineBuffer::new(conversation.max_line());
     if settings.implicit_tls {
         let tls = handshake(&acceptor, tcp, settings.tls_handshake_timeout).await?;
-        phase(tls, conversation, &mut lines, settings, true).await?;
+        phase(
+            tls,
+            conversation,
+            &mut lines,
+            settings,
+            login_deadline,
+            true,
+        )
+        .await?;
         return Ok(());
     }
-    match phase(tcp, conversation, &mut lines, settings, true).await? {
+    match phase(
+        tcp,
+        conversation,
+        &mut lines,
+        settings,
+        login_deadline,
+        true,
+    )
+    .await?
+    {
         Ended::Closed => Ok(()),
         Ended::StartTls(tcp) => {
             let tls = handshake(&acceptor, tcp, settings.tls_handshake_timeout).await?;
             lines.clear();
             conversation.tls_started().await;
-            phase(tls, conversation, &mut lines, settings, false).await?;
+            phase(
+                tls,
+                conversation,
+                &mut lines,
+                settings,
+                login_deadline,
+                false,
+            )
+            .await?;
             Ok(())
         }
     }
+}
+
+fn login_timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "not authenticated in time")
 }
 
 async fn handshake(
@@ -147,6 +262,7 @@ async fn phase<S, C>(
     conversation: &mut C,
     lines: &mut LineBuffer,
     settings: &Settings,
+    login_deadline: Instant,
     greet: bool,
 ) -> io::Result<Ended<S>>
 where
@@ -157,12 +273,27 @@ where
         stream.write_all(&conversation.greeting()).await?;
         stream.flush().await?;
     }
-    let mut chunk = vec![0u8; settings.read_chunk.max(1)];
+    let mut chunk = Vec::new();
     loop {
         loop {
             lines.set_max(conversation.max_line());
             let Some(line) = lines.next_line() else { break };
-            match conversation.handle(line, &mut stream).await? {
+            let step = if conversation.authenticated() {
+                conversation.handle(line, &mut stream).await?
+            } else {
+                // Before authentication a client that does not read its replies cannot
+                // hold the connection past the login deadline either.
+                match tokio::time::timeout_at(
+                    login_deadline,
+                    conversation.handle(line, &mut stream),
+                )
+                .await
+                {
+                    Ok(step) => step?,
+                    Err(_) => return Err(login_timed_out()),
+                }
+            };
+            match step {
                 Step::Continue => {}
                 Step::Close(bytes) => {
                     stream.write_all(&bytes).await?;
@@ -178,8 +309,27 @@ where
                 }
             }
         }
-        stream.flush().await?;
-        let n = match tokio::time::timeout(settings.idle_timeout, stream.read(&mut chunk)).await {
+        if conversation.authenticated() {
+            stream.flush().await?;
+        } else {
+            tokio::time::timeout_at(login_deadline, stream.flush())
+                .await
+                .map_err(|_| login_timed_out())??;
+        }
+        let authenticated = conversation.authenticated();
+        let (deadline, size) = if authenticated {
+            (
+                Instant::now() + settings.idle_timeout,
+                settings.read_chunk.max(1),
+            )
+        } else {
+            (
+                login_deadline,
+                LOGIN_READ_CHUNK.min(settings.read_chunk.max(1)),
+            )
+        };
+        chunk.resize(size, 0);
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
             Ok(r) => r?,
             Err(_) => {
                 let _ = stream.write_all(conversation.idle_reply()).await;

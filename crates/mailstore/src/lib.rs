@@ -62,6 +62,9 @@ pub trait MailStore: Send + Sync + std::fmt::Debug + 'static {
     async fn account(&self, id: Uuid) -> Result<Option<Account>>;
     /// By any of the account's addresses (case-insensitive).
     async fn account_by_address(&self, address: &str) -> Result<Option<Account>>;
+    /// By the identity user's UPN (case-insensitive): the name basic authentication
+    /// checks credentials for.
+    async fn account_by_upn(&self, upn: &str) -> Result<Option<Account>>;
     /// By the identity user's object id (`oid` claim).
     async fn account_by_user(&self, user_oid: Uuid) -> Result<Option<Account>>;
     async fn list_accounts(&self) -> Result<Vec<Account>>;

@@ -351,6 +351,10 @@ impl MailStore for SqliteMailStore {
         accounts::account_by_address(self, address).await
     }
 
+    async fn account_by_upn(&self, upn: &str) -> Result<Option<Account>> {
+        accounts::account_by_upn(self, upn).await
+    }
+
     async fn account_by_user(&self, user_oid: Uuid) -> Result<Option<Account>> {
         accounts::account_by_user(self, user_oid).await
     }

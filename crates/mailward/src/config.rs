@@ -21,6 +21,8 @@ pub struct Config {
     pub identity: IdentityConfig,
     /// The mail role (IMAP, POP3, SMTP submission, autodiscover, REST and admin API).
     pub mail: MailConfig,
+    /// Limits of every HTTPS listener (identity's and the mail role's).
+    pub https: HttpsConfig,
 }
 
 /// `[storage]`: where identity keeps its state.
@@ -42,6 +44,76 @@ impl Default for Config {
             storage: StorageConfig::default(),
             identity: IdentityConfig::default(),
             mail: MailConfig::default(),
+            https: HttpsConfig::default(),
+        }
+    }
+}
+
+/// `[https]`: limits of every HTTPS listener, so one client cannot hold every descriptor
+/// (slowloris: connections that never finish their headers, or never say anything).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpsConfig {
+    /// Connections at once per listener; further ones are closed at once.
+    pub max_connections: usize,
+    /// Connections at once per listener from one client address (an IPv6 /64); 0: no
+    /// cap. Behind a reverse proxy every connection comes from the proxy: raise it there.
+    pub max_connections_per_address: usize,
+    /// Seconds allowed for a request's headers (also bounds an idle HTTP/1.1 keep-alive).
+    pub header_read_timeout_secs: u64,
+    /// Seconds without any traffic after which a connection is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds allowed for the TLS handshake.
+    pub tls_handshake_timeout_secs: u64,
+    /// Concurrent streams on one HTTP/2 connection.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for HttpsConfig {
+    fn default() -> Self {
+        let d = mailward_net::HttpLimits::default();
+        HttpsConfig {
+            max_connections: d.max_connections,
+            max_connections_per_address: d.max_connections_per_address,
+            header_read_timeout_secs: d.header_read_timeout.as_secs(),
+            idle_timeout_secs: d.idle_timeout.as_secs(),
+            tls_handshake_timeout_secs: d.tls_handshake_timeout.as_secs(),
+            max_concurrent_streams: d.max_concurrent_streams,
+        }
+    }
+}
+
+impl HttpsConfig {
+    /// The limits the HTTPS listeners are served with.
+    pub fn limits(&self) -> mailward_net::HttpLimits {
+        mailward_net::HttpLimits {
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            tls_handshake_timeout: std::time::Duration::from_secs(self.tls_handshake_timeout_secs),
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
+            max_concurrent_streams: self.max_concurrent_streams,
+        }
+    }
+
+    fn validate(&self, out: &mut Vec<String>) {
+        if self.max_connections == 0 {
+            out.push("https.max_connections: at least 1".into());
+        }
+        for (key, v) in [
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            (
+                "tls_handshake_timeout_secs",
+                self.tls_handshake_timeout_secs,
+            ),
+        ] {
+            if !(1..=3600).contains(&v) {
+                out.push(format!("https.{key}: between 1 and 3600"));
+            }
+        }
+        if self.max_concurrent_streams == 0 {
+            out.push("https.max_concurrent_streams: at least 1".into());
         }
     }
 }
@@ -117,6 +189,7 @@ impl Config {
         // 3. Ranges and relations.
         let mut problems = cfg.identity.validate();
         problems.extend(cfg.mail.validate());
+        cfg.https.validate(&mut problems);
         if cfg.version != 1 {
             problems.push(format!(
                 "version: {} is not supported (this mailward reads version 1)",
@@ -261,6 +334,17 @@ mod tests {
         let errs = Config::parse(text).unwrap_err().join("\n");
         assert!(errs.contains("mail.colour: unknown key"), "{errs}");
         assert!(errs.contains("mail.smarthost.port:"), "{errs}");
+        let errs = Config::parse(
+            "[https]\nidle_timeout_secs = 0\nmax_connections = 0\n[mail.limits]\nimap_idle_timeout_secs = 60\n",
+        )
+        .unwrap_err()
+        .join("\n");
+        assert!(errs.contains("https.idle_timeout_secs:"), "{errs}");
+        assert!(errs.contains("https.max_connections:"), "{errs}");
+        assert!(
+            errs.contains("mail.limits.imap_idle_timeout_secs:"),
+            "{errs}"
+        );
         let errs =
             Config::parse("[mail]\nhostname = \"bad host\"\n[mail.listen]\nimap = \"nowhere\"\n")
                 .unwrap_err()

@@ -197,7 +197,7 @@ pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
-    run_roles(Some((ctx, listener, tls)), Some(mail)).await
+    run_roles(Some((ctx, listener, tls)), Some(mail), cfg.https.limits()).await
 }
 
 /// The mail lines of the banner.
@@ -297,7 +297,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    run_roles(identity, mail).await
+    run_roles(identity, mail, cfg.https.limits()).await
 }
 
 /// How a mail role without identity in its process reaches identity (`[mail.identity]`).
@@ -363,6 +363,7 @@ async fn shutdown_signal() {
 async fn run_roles(
     identity: Option<(Ctx, TcpListener, Arc<rustls::ServerConfig>)>,
     mail: Option<mailward_mail::Mail>,
+    https: mailward_net::HttpLimits,
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let wait = move || {
@@ -374,9 +375,11 @@ async fn run_roles(
     let mut tasks = tokio::task::JoinSet::new();
     if let Some((ctx, listener, tls)) = identity {
         let w = wait();
-        tasks.spawn(async move { run_identity(ctx, listener, tls, w).await });
+        let https = https.clone();
+        tasks.spawn(async move { run_identity(ctx, listener, tls, https, w).await });
     }
-    if let Some(mail) = mail {
+    if let Some(mut mail) = mail {
+        mail.set_https_limits(https);
         let w = wait();
         tasks.spawn(async move { mail.run(w).await.map_err(anyhow::Error::from) });
     }
@@ -476,6 +479,7 @@ async fn run_identity(
     ctx: Ctx,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    https: mailward_net::HttpLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let maint = ctx.clone();
@@ -490,7 +494,7 @@ async fn run_identity(
         }
     });
     let router = mailward_identity::router(ctx);
-    let served = mailward_net::serve_https(listener, tls, router, shutdown).await;
+    let served = mailward_net::serve_https_with(listener, tls, router, https, shutdown).await;
     maintenance.abort();
     served?;
     Ok(())

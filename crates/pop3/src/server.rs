@@ -27,21 +27,29 @@ use crate::session::{
 /// Connection limits.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Inactivity before the server closes the connection (RFC 1939 §3: at least 10
-    /// minutes).
+    /// Inactivity before the server closes an authenticated connection (RFC 1939 §3: at
+    /// least 10 minutes).
     pub idle_timeout: Duration,
+    /// A connection not authenticated this long after it opened is closed.
+    pub login_timeout: Duration,
     /// Time allowed for a TLS handshake.
     pub tls_handshake_timeout: Duration,
-    /// Concurrent connections per listener; further ones wait in the accept queue.
+    /// Concurrent connections per listener; further ones get `-ERR [SYS/TEMP]` and are
+    /// closed.
     pub max_connections: usize,
+    /// Concurrent connections per listener from one client address (an IPv6 /64); 0: no
+    /// cap.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             idle_timeout: Duration::from_secs(600),
+            login_timeout: Duration::from_secs(60),
             tls_handshake_timeout: Duration::from_secs(30),
             max_connections: 1000,
+            max_connections_per_address: 100,
         }
     }
 }
@@ -73,8 +81,13 @@ struct Connection<'a> {
 impl Pop3Server {
     /// Accepts connections forever (until the listener fails).
     pub async fn run(self: Arc<Self>, listener: TcpListener, implicit_tls: bool) -> io::Result<()> {
-        let max = self.limits.max_connections;
-        conn::accept_loop(listener, max, "POP3", move |tcp, remote| {
+        let admission = conn::Admission {
+            max_connections: self.limits.max_connections,
+            max_connections_per_address: self.limits.max_connections_per_address,
+            refusal: b"-ERR [SYS/TEMP] Too many connections, try again later\r\n".to_vec(),
+            tls: implicit_tls.then(|| (self.tls.clone(), self.limits.tls_handshake_timeout)),
+        };
+        conn::accept_loop(listener, admission, "POP3", move |tcp, remote| {
             let server = self.clone();
             async move { server.serve_connection(tcp, remote, implicit_tls).await }
         })
@@ -96,6 +109,7 @@ impl Pop3Server {
         let settings = conn::Settings {
             implicit_tls,
             idle_timeout: self.limits.idle_timeout,
+            login_timeout: self.limits.login_timeout,
             tls_handshake_timeout: self.limits.tls_handshake_timeout,
             read_chunk: 16 * 1024,
         };
@@ -174,6 +188,10 @@ impl Conversation for Connection<'_> {
 
     fn idle_reply(&self) -> &'static [u8] {
         b"-ERR Autologout: idle for too long\r\n"
+    }
+
+    fn authenticated(&self) -> bool {
+        self.session.in_transaction()
     }
 
     async fn handle<S>(&mut self, line: Line, stream: &mut S) -> io::Result<Step>

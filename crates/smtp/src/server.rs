@@ -39,11 +39,17 @@ pub struct SmtpConfig {
     /// Largest message, in octets (advertised as `SIZE`).
     pub max_message_size: u64,
     pub max_recipients: usize,
-    /// Inactivity before the server closes the connection (RFC 5321 §4.5.3.2.7: 5 min).
+    /// Inactivity before the server closes an authenticated connection (RFC 5321
+    /// §4.5.3.2.7: 5 min).
     pub idle_timeout: Duration,
+    /// A connection not authenticated this long after it opened is closed (`421`).
+    pub login_timeout: Duration,
     pub tls_handshake_timeout: Duration,
-    /// Concurrent connections per listener.
+    /// Concurrent connections per listener; further ones get `421 4.7.0` and are closed.
     pub max_connections: usize,
+    /// Concurrent connections per listener from one client address (an IPv6 /64); 0: no
+    /// cap.
+    pub max_connections_per_address: usize,
 }
 
 impl SmtpConfig {
@@ -54,8 +60,10 @@ impl SmtpConfig {
             max_message_size: 35 * 1024 * 1024,
             max_recipients: 100,
             idle_timeout: Duration::from_secs(300),
+            login_timeout: Duration::from_secs(60),
             tls_handshake_timeout: Duration::from_secs(30),
             max_connections: 1000,
+            max_connections_per_address: 100,
         }
     }
 }
@@ -88,8 +96,17 @@ struct Connection<'a> {
 impl SmtpServer {
     /// Accepts connections forever (until the listener fails).
     pub async fn run(self: Arc<Self>, listener: TcpListener, implicit_tls: bool) -> io::Result<()> {
-        let max = self.config.max_connections;
-        conn::accept_loop(listener, max, "SMTP", move |tcp, remote| {
+        let admission = conn::Admission {
+            max_connections: self.config.max_connections,
+            max_connections_per_address: self.config.max_connections_per_address,
+            refusal: format!(
+                "421 4.7.0 {} Too many connections, try again later\r\n",
+                self.config.hostname
+            )
+            .into_bytes(),
+            tls: implicit_tls.then(|| (self.tls.clone(), self.config.tls_handshake_timeout)),
+        };
+        conn::accept_loop(listener, admission, "SMTP", move |tcp, remote| {
             let server = self.clone();
             async move { server.serve_connection(tcp, remote, implicit_tls).await }
         })
@@ -114,6 +131,7 @@ impl SmtpServer {
         let settings = conn::Settings {
             implicit_tls,
             idle_timeout: self.config.idle_timeout,
+            login_timeout: self.config.login_timeout,
             tls_handshake_timeout: self.config.tls_handshake_timeout,
             read_chunk: 64 * 1024,
         };
@@ -266,6 +284,10 @@ impl Conversation for Connection<'_> {
 
     fn idle_reply(&self) -> &'static [u8] {
         b"421 4.4.2 Idle for too long, closing connection\r\n"
+    }
+
+    fn authenticated(&self) -> bool {
+        self.session.is_authenticated()
     }
 
     async fn handle<S>(&mut self, line: Line, stream: &mut S) -> io::Result<Step>

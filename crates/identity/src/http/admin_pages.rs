@@ -6,25 +6,31 @@
 //!   [`ADMIN_CENTER_CLIENT_ID`](crate::bootstrap::ADMIN_CENTER_CLIENT_ID), asking for
 //!   identity's own API, so its sign-ins are `browser` sign-ins to an application the
 //!   `MicrosoftAdminPortals` keyword covers. Authorization code with PKCE, `state` and
-//!   `nonce` (kept sealed in the `mw_admin_login` cookie); the code is redeemed by calling
+//!   `nonce` (kept sealed in the `__Host-mw_admin_login` cookie); the code is redeemed by calling
 //!   the token endpoint's handler in-process, so client authentication, the grant checks,
 //!   the policy step and the sign-in log run exactly as for any client. The client secret
 //!   is generated on first use and kept sealed in the settings table.
-//! - **Session.** `mw_admin` (`Path=/admin`, HttpOnly, Secure, SameSite=Lax) holds, sealed
-//!   with the master key, the user id, the access token for identity's API, its expiry and
-//!   the CSRF token. The user is loaded on every request: disabled, signed out everywhere,
+//! - **Session.** `__Host-mw_admin` (`Path=/`, no `Domain`, HttpOnly, Secure,
+//!   SameSite=Lax) holds, sealed with the master key, the user id, the access token for
+//!   identity's API, its expiry and the CSRF token. The user is loaded on every request: disabled, signed out everywhere,
 //!   or holding no admin role means no access.
 //! - **Actions.** Every page performs the admin API request in-process with the admin's own
 //!   bearer token, so the API's permission checks and validation apply unchanged; the pages
 //!   check the role's [`Permission`] first only to answer with a page instead of JSON.
-//! - **Forms.** No script: every change is a POST form carrying the session's CSRF token
-//!   (compared in constant time); a cross-origin `Origin` is refused as well.
+//! - **Forms.** Every change is a POST form carrying the session's CSRF token (compared in
+//!   constant time); a post the browser marks as coming from elsewhere (`Origin` not ours,
+//!   `null` included, or `Sec-Fetch-Site` not `same-origin`) is refused as well. Identity
+//!   sends `Referrer-Policy: same-origin`, so browsers give our own posts their real
+//!   `Origin`. Every page works without script; `assets/admin.js` only keeps the policy
+//!   form and its JSON view in step.
 //!
 //! This file holds the routes and what every page shares (rendering, the in-process API
 //! call, the CSRF check); `session` the sign-in, `objects` policies and named locations,
-//! `what_if` and `signins` the two read-only tools.
+//! `what_if` and `signins` the two read-only tools, `security` security defaults and the
+//! coverage check.
 
 mod objects;
+mod policy_form;
 mod security;
 mod session;
 mod signins;
@@ -49,6 +55,8 @@ pub(crate) fn routes() -> Router<Ctx> {
         .route("/admin/", get(|| async { Redirect::to("/admin") }))
         .route("/admin/callback", get(session::callback))
         .route("/admin/signout", post(session::sign_out))
+        .route(session::SIGNED_OUT_PATH, get(session::signed_out))
+        .route("/admin/assets/admin.js", get(admin_js))
         .route("/admin/policies", get(objects::policies))
         .route(
             "/admin/policies/new",
@@ -86,6 +94,16 @@ pub(crate) fn routes() -> Router<Ctx> {
         .layer(axum::middleware::map_response(no_store))
 }
 
+/// The admin center's only script: keeps the policy form and its JSON view in step.
+async fn admin_js() -> Response {
+    let mut res = include_str!("../../assets/admin.js").into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    res
+}
+
 /// Nothing the admin center answers may be cached.
 async fn no_store(mut res: Response) -> Response {
     res.headers_mut()
@@ -109,10 +127,30 @@ impl Form {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// Every value of a repeated name (checkboxes), in order.
+    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
-/// An `Origin` header, when the browser sends one, must be identity's own.
+/// The value of `Sec-Fetch-Site` a form of the admin center's own pages carries.
+const SAME_ORIGIN_FETCH: &str = "same-origin";
+
+/// Whether a form post came from identity's own pages, as far as the browser says: a
+/// `Sec-Fetch-Site` other than `same-origin` is refused, and so is an `Origin` other than
+/// identity's own — `null` included (a browser sends it for a sandboxed or opaque page, or
+/// under a `no-referrer` policy, which these pages no longer set). A client that sends
+/// neither header (not a browser) is judged by the CSRF token alone.
 fn same_origin(ctx: &Ctx, headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site")
+        && site.as_bytes() != SAME_ORIGIN_FETCH.as_bytes()
+    {
+        return false;
+    }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };

@@ -236,3 +236,45 @@ fn raw_line_after_a_partial_scan() {
     r.push(b"a NOOP\r\n");
     assert_eq!(r.next_event(), Some(Event::Command));
 }
+
+#[test]
+fn abort_mode_ends_oversized_non_synchronizing_literals_unread() {
+    let mut r = CommandReader::new(limits());
+    r.set_abort_oversized(true);
+    let mut input = b"a1 LOGIN {200+}\r\n".to_vec();
+    input.extend_from_slice(&[b'x'; 200]);
+    r.push(&input);
+    assert_eq!(
+        r.next_event(),
+        Some(Event::Overflow {
+            tag: Some("a1".into()),
+            length: 200
+        })
+    );
+    // Nothing of the literal was kept.
+    assert!(r.capacity() <= input.len() + 64, "{}", r.capacity());
+    // A literal announced by an over-long line ends it too.
+    let mut r = CommandReader::new(limits());
+    r.set_abort_oversized(true);
+    let mut line = b"a2 LOGIN ".to_vec();
+    line.extend_from_slice(&[b'y'; 600]);
+    line.extend_from_slice(b" {10+}\r\n");
+    r.push(&line);
+    assert!(matches!(r.next_event(), Some(Event::Overflow { .. })));
+    // Synchronizing literals are still refused before they are sent.
+    let mut r = CommandReader::new(limits());
+    r.set_abort_oversized(true);
+    r.push(b"a3 LOGIN {200}\r\n");
+    assert!(matches!(
+        r.next_event(),
+        Some(Event::LiteralRefused { length: 200, .. })
+    ));
+    // After set_limits the larger literal is taken.
+    r.set_abort_oversized(false);
+    r.set_limits(FrameLimits {
+        max_literal: 1000,
+        ..limits()
+    });
+    r.push(b"a4 LOGIN {200}\r\n");
+    assert_eq!(r.next_event(), Some(Event::Continue));
+}

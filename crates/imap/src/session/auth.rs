@@ -160,6 +160,7 @@ impl Session {
             method = ?principal.method,
             "IMAP authenticated"
         );
+        self.lift_login_limits();
         self.state = State::Authenticated(Box::new(Authed {
             account: principal.account,
             watch,

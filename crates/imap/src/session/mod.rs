@@ -27,6 +27,9 @@ use crate::wire;
 
 /// Output is written to the socket once it grows past this, even mid-command.
 const FLUSH_AT: usize = 256 * 1024;
+/// The same before authentication: a client that pipelines commands and never reads makes
+/// the server hold at most this much of its answers.
+const LOGIN_FLUSH_AT: usize = 4 * 1024;
 /// The output buffer is released when it grew past this.
 const KEEP_OUT: usize = 16 * 1024;
 
@@ -96,6 +99,8 @@ pub(crate) struct Session {
     pub client_id: Option<String>,
     /// CONDSTORE enabled (ENABLE CONDSTORE, SELECT (CONDSTORE), or a MODSEQ use).
     pub condstore: bool,
+    /// Until authentication: when the connection is closed if it has not authenticated.
+    pub login_deadline: Option<tokio::time::Instant>,
 }
 
 /// What a wrong-state command hears.
@@ -105,7 +110,10 @@ const ALREADY_AUTHENTICATED: &str = "Already authenticated";
 
 impl Session {
     pub(crate) fn new(server: Arc<ImapServer>, stream: Stream, remote: SocketAddr) -> Session {
-        let reader = CommandReader::new(server.limits.frame_limits());
+        // Until authentication only small lines and literals are taken.
+        let mut reader = CommandReader::new(server.limits.login_frame_limits());
+        reader.set_abort_oversized(true);
+        let login_deadline = Some(tokio::time::Instant::now() + server.limits.login_timeout);
         Session {
             server,
             stream,
@@ -116,7 +124,15 @@ impl Session {
             auth_failures: 0,
             client_id: None,
             condstore: false,
+            login_deadline,
         }
+    }
+
+    /// Lifts the limits of the not-authenticated state (called on authentication).
+    pub(crate) fn lift_login_limits(&mut self) {
+        self.reader.set_limits(self.server.limits.frame_limits());
+        self.reader.set_abort_oversized(false);
+        self.login_deadline = None;
     }
 
     pub(crate) fn tls(&self) -> bool {
@@ -149,7 +165,12 @@ impl Session {
                     drop(msg);
                     match flow {
                         Flow::Continue => {
-                            if self.out.len() > FLUSH_AT {
+                            let at = if self.login_deadline.is_some() {
+                                LOGIN_FLUSH_AT
+                            } else {
+                                FLUSH_AT
+                            };
+                            if self.out.len() > at {
                                 self.flush().await?;
                             }
                         }
@@ -181,6 +202,20 @@ impl Session {
                     length,
                     append,
                 }) => {
+                    if self.login_deadline.is_some() {
+                        // Before authentication: whatever the command, refused before any
+                        // of the literal is sent.
+                        let max = if append {
+                            0
+                        } else {
+                            self.reader.limits().max_literal
+                        };
+                        let text = format!(
+                            "Literal of {length} octets exceeds the limit of {max} before authentication"
+                        );
+                        respond::status(&mut self.out, tag.as_deref(), Kind::Bad, None, &text);
+                        continue;
+                    }
                     let max = if append {
                         self.server.limits.max_message_size
                     } else {
@@ -198,6 +233,12 @@ impl Session {
                     } else {
                         respond::status(&mut self.out, tag.as_deref(), Kind::Bad, None, &text);
                     }
+                }
+                Some(Event::Overflow { tag, length }) => {
+                    tracing::info!(remote = %self.remote, tag = tag.as_deref().unwrap_or(""), length, "IMAP literal over the limit before authentication; closing");
+                    respond::bye(&mut self.out, "Literal too large before authentication");
+                    self.flush().await?;
+                    return Ok(());
                 }
                 Some(Event::Discarded { tag, why }) => {
                     let text = match why {
@@ -219,6 +260,18 @@ impl Session {
 
     /// Writes out everything buffered.
     pub(crate) async fn flush(&mut self) -> Result<()> {
+        if let Some(deadline) = self.login_deadline {
+            // Before authentication a client that does not read cannot hold the session
+            // past the login deadline either.
+            return match tokio::time::timeout_at(deadline, self.write_out()).await {
+                Ok(r) => r,
+                Err(_) => Err(Gone),
+            };
+        }
+        self.write_out().await
+    }
+
+    async fn write_out(&mut self) -> Result<()> {
         if !self.out.is_empty() {
             self.stream.write_all(&self.out).await?;
             self.out.clear();
@@ -236,16 +289,24 @@ impl Session {
         if !self.reader.in_command() {
             self.reader.shrink();
         }
-        let timeout = self.server.limits.idle_timeout;
+        let deadline = match self.login_deadline {
+            Some(at) => at,
+            None => tokio::time::Instant::now() + self.server.limits.idle_timeout,
+        };
         let input = self.reader.input_mut();
         // Small reads while idle keep memory low; a busy connection reads more at a time.
         input.reserve(if input.capacity() >= 4096 { 4096 } else { 512 });
-        match tokio::time::timeout(timeout, self.stream.read_buf(input)).await {
+        match tokio::time::timeout_at(deadline, self.stream.read_buf(input)).await {
             Ok(Ok(0)) => Ok(false),
             Ok(Ok(_)) => Ok(true),
             Ok(Err(_)) => Err(Gone),
             Err(_) => {
-                respond::bye(&mut self.out, "Autologout; idle for too long");
+                let text = if self.login_deadline.is_some() {
+                    "Autologout; not authenticated in time"
+                } else {
+                    "Autologout; idle for too long"
+                };
+                respond::bye(&mut self.out, text);
                 let _ = self.flush().await;
                 Ok(false)
             }

@@ -113,6 +113,39 @@ pub async fn account_lookup(store: &dyn MailStore) {
     );
     assert_eq!(
         store
+            .account_by_upn(&account.upn.to_uppercase())
+            .await
+            .expect("by UPN")
+            .as_ref(),
+        Some(&account)
+    );
+    // A UPN that differs from the mail address: found by the UPN only.
+    let id = Uuid::new_v4().simple().to_string();
+    let split = store
+        .ensure_account(NewAccount {
+            user_oid: Uuid::new_v4(),
+            upn: format!("upn.{id}@corp.example"),
+            address: format!("mail.{id}@mail.example"),
+            display_name: "Split".into(),
+            now: t(0),
+        })
+        .await
+        .expect("create account");
+    assert_eq!(
+        store
+            .account_by_upn(&format!("UPN.{id}@corp.example"))
+            .await
+            .expect("by UPN")
+            .as_ref(),
+        Some(&split)
+    );
+    assert_eq!(
+        store.account_by_upn(&split.address).await.expect("by UPN"),
+        None,
+        "the mail address is not the UPN"
+    );
+    assert_eq!(
+        store
             .account_by_address("nobody-at-all@example.com")
             .await
             .expect("unknown address"),

@@ -109,6 +109,21 @@ pub(super) async fn account_by_address(
     .transpose()
 }
 
+pub(super) async fn account_by_upn(store: &SqliteMailStore, upn: &str) -> Result<Option<Account>> {
+    // `accounts_upn` (migration 2) is on `upn COLLATE NOCASE`. The newest account wins if
+    // a UPN was moved from one identity user to another.
+    sqlx::query(concat!(
+        select_account!(),
+        "WHERE a.upn = $1 COLLATE NOCASE ORDER BY a.created DESC LIMIT 1"
+    ))
+    .bind(upn.trim())
+    .fetch_optional(store.reader())
+    .await
+    .map_err(backend)?
+    .map(|row| codec::account(&row))
+    .transpose()
+}
+
 pub(super) async fn account_by_user(
     store: &SqliteMailStore,
     user_oid: Uuid,

@@ -16,7 +16,7 @@ use crate::{Result, StoreError};
 use sqlx::SqlitePool;
 
 /// `(version, sql)`, applied in order, each in its own transaction.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
 
 /// Applies every migration newer than the database's current version.
 pub(super) async fn migrate(pool: &SqlitePool, applied_at_ms: i64) -> Result<()> {
@@ -163,4 +163,9 @@ CREATE TRIGGER outbound_delete AFTER DELETE ON outbound
 BEGIN
     UPDATE blobs SET refs = refs - 1 WHERE hash = OLD.blob;
 END;
+"#;
+
+/// Accounts by UPN, for the authentication policy of basic authentication.
+const V2: &str = r#"
+CREATE INDEX accounts_upn ON accounts(upn COLLATE NOCASE);
 "#;

@@ -35,6 +35,13 @@ pub struct Env {
 }
 
 pub async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+/// Like [`env`] with adjusted server limits.
+pub async fn env_with(f: impl FnOnce(&mut Limits)) -> Env {
+    let mut limits = Limits::default();
+    f(&mut limits);
     let t = mail::start_identity().await;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("mail")).expect("mail dir");
@@ -52,7 +59,7 @@ pub async fn env() -> Env {
         store: store.clone(),
         auth: pipeline.clone(),
         tls,
-        limits: Limits::default(),
+        limits,
     });
     let tls_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let plain_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

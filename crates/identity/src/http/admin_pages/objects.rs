@@ -1,10 +1,11 @@
 //! Conditional access policies and named locations in the admin center: the lists (with the
-//! state toggle), the JSON editor that shows every validation problem the API names, and
-//! deletion behind a confirmation page. All through the Graph-shaped API in-process.
+//! state toggle), the editor (for policies a form beside the JSON view, see `policy_form`)
+//! that shows every validation problem the API names, and deletion behind a confirmation
+//! page. All through the Graph-shaped API in-process.
 
 use super::{
-    Form, Page, Reply, SignedIn, api, api_failure, check_post, notice, query_value, render,
-    require, seg, short_time, without_position,
+    Form, Page, Reply, SignedIn, api, api_failure, check_post, notice, policy_form, query_value,
+    render, require, seg, short_time, without_position,
 };
 use crate::http::admin_api::Permission;
 use crate::state::Ctx;
@@ -281,7 +282,7 @@ struct Editor<'a> {
     refusal: Option<&'a Reply>,
 }
 
-fn editor(ctx: &Ctx, who: &SignedIn, e: Editor<'_>) -> Response {
+async fn editor(ctx: &Ctx, who: &SignedIn, e: Editor<'_>) -> Response {
     let kind = e.kind;
     let heading = match (e.id, e.name) {
         (None, _) => format!("New {}", kind.noun()),
@@ -314,6 +315,18 @@ fn editor(ctx: &Ctx, who: &SignedIn, e: Editor<'_>) -> Response {
             (r.status, Some(message), details)
         }
     };
+    let form = match kind {
+        Kind::Policy => {
+            let doc = serde_json::from_str::<Value>(e.text)
+                .ok()
+                .filter(Value::is_object);
+            Some(policy_form::view(
+                doc.as_ref(),
+                &location_names(ctx, who).await,
+            ))
+        }
+        Kind::Location => None,
+    };
     render(
         ctx,
         who,
@@ -329,8 +342,63 @@ fn editor(ctx: &Ctx, who: &SignedIn, e: Editor<'_>) -> Response {
             "back": kind.pages(),
             "error": error,
             "details": details,
+            "form": form,
         }),
     )
+}
+
+/// The named locations as (id, display name), for the policy form's location choices.
+async fn location_names(ctx: &Ctx, who: &SignedIn) -> Vec<(String, String)> {
+    let reply = match api(ctx, who, Method::GET, Kind::Location.api(), None).await {
+        Ok(r) if r.status.is_success() => r,
+        _ => return vec![],
+    };
+    let mut out: Vec<(String, String)> = reply.body["value"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| {
+                    let id = l["id"].as_str()?;
+                    let name = l["displayName"].as_str().unwrap_or(id);
+                    Some((id.to_string(), name.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by_key(|(_, name)| name.to_lowercase());
+    out
+}
+
+/// The document a save sends: the JSON view as typed, or — when the policy form was saved
+/// ("from" = "form") — the JSON view with the form's members set. A JSON view that is not a
+/// JSON object cannot take the form's members: that is a refusal like the API's.
+fn submitted(kind: Kind, form: &Form) -> Result<String, Reply> {
+    let text = form.get("json").unwrap_or_default();
+    if kind != Kind::Policy || form.get("from") != Some("form") {
+        return Ok(text.to_string());
+    }
+    let mut doc = if text.trim().is_empty() {
+        Map::new()
+    } else {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return Err(form_refusal("The JSON view does not hold a JSON object.")),
+            Err(e) => {
+                return Err(form_refusal(&format!(
+                    "The JSON view is not valid JSON ({e}). Correct it, or save the JSON view."
+                )));
+            }
+        }
+    };
+    policy_form::apply(&mut doc, form);
+    Ok(serde_json::to_string_pretty(&Value::Object(doc)).unwrap_or_default())
+}
+
+fn form_refusal(message: &str) -> Reply {
+    Reply {
+        status: StatusCode::BAD_REQUEST,
+        body: json!({ "error": { "code": "BadRequest", "message": message } }),
+    }
 }
 
 async fn new_page(ctx: Ctx, who: SignedIn, kind: Kind) -> Page {
@@ -345,13 +413,31 @@ async fn new_page(ctx: Ctx, who: SignedIn, kind: Kind) -> Page {
             text: kind.sample(),
             refusal: None,
         },
-    ))
+    )
+    .await)
 }
 
 async fn create(ctx: Ctx, who: SignedIn, kind: Kind, headers: HeaderMap, body: Bytes) -> Page {
     let form = Form::parse(&body);
     check_post(&ctx, &who, &headers, &form, Permission::ManagePolicies)?;
-    let text = form.get("json").unwrap_or_default().to_string();
+    let text = match submitted(kind, &form) {
+        Ok(t) => t,
+        Err(refusal) => {
+            let text = form.get("json").unwrap_or_default();
+            return Ok(editor(
+                &ctx,
+                &who,
+                Editor {
+                    kind,
+                    id: None,
+                    name: None,
+                    text,
+                    refusal: Some(&refusal),
+                },
+            )
+            .await);
+        }
+    };
     let reply = api(&ctx, &who, Method::POST, kind.api(), Some(text.clone())).await?;
     match reply.status {
         StatusCode::CREATED => {
@@ -367,7 +453,8 @@ async fn create(ctx: Ctx, who: SignedIn, kind: Kind, headers: HeaderMap, body: B
                 text: &text,
                 refusal: Some(&reply),
             },
-        )),
+        )
+        .await),
         _ => Err(api_failure(&ctx, &who, &reply, kind.pages())),
     }
 }
@@ -402,7 +489,8 @@ async fn edit_page(ctx: Ctx, who: SignedIn, kind: Kind, id: String) -> Page {
             text: &text,
             refusal: None,
         },
-    ))
+    )
+    .await)
 }
 
 /// The PATCH that turns `stored` into `edited`: the edited document, with `null` for every
@@ -440,8 +528,25 @@ async fn update(
 ) -> Page {
     let form = Form::parse(&body);
     check_post(&ctx, &who, &headers, &form, Permission::ManagePolicies)?;
-    let text = form.get("json").unwrap_or_default().to_string();
     let current = fetch(&ctx, &who, kind, &id).await?;
+    let text = match submitted(kind, &form) {
+        Ok(t) => t,
+        Err(refusal) => {
+            let text = form.get("json").unwrap_or_default();
+            return Ok(editor(
+                &ctx,
+                &who,
+                Editor {
+                    kind,
+                    id: Some(&id),
+                    name: current["displayName"].as_str(),
+                    text,
+                    refusal: Some(&refusal),
+                },
+            )
+            .await);
+        }
+    };
     let patch = match serde_json::from_str::<Value>(&text) {
         Ok(edited @ Value::Object(_)) => replacement_patch(&current, &edited, true).to_string(),
         // Not a JSON object: the API says what is wrong with it.
@@ -463,7 +568,8 @@ async fn update(
                 text: &text,
                 refusal: Some(&reply),
             },
-        )),
+        )
+        .await),
         _ => Err(api_failure(&ctx, &who, &reply, kind.pages())),
     }
 }

@@ -1,13 +1,15 @@
-//! The admin center's sign-in and session: the sealed `mw_admin_login` cookie (state,
-//! nonce, PKCE verifier) and `mw_admin` session cookie, the [`SignedIn`] extractor that
-//! checks the admin live on every request, the authorization callback (which redeems the
-//! code through the token endpoint's own handler), the client secret, and sign-out.
+//! The admin center's sign-in and session: the sealed `__Host-mw_admin_login` cookie
+//! (state, nonce, PKCE verifier) and `__Host-mw_admin` session cookie, the [`SignedIn`]
+//! extractor that checks the admin live on every request, the authorization callback (which
+//! redeems the code through the token endpoint's own handler), the client secret, and
+//! sign-out (a CSRF-checked POST that ends identity's single sign-on session as well).
 
 use super::{Form, csrf_refused, denied, failure, no_role, same_origin};
 use crate::bootstrap::ADMIN_CENTER_CLIENT_ID;
 use crate::flows;
 use crate::http::Meta;
 use crate::http::admin_api::{AdminUser, Permission};
+use crate::http::end_session;
 use crate::state::Ctx;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, RawQuery, State};
@@ -26,10 +28,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The admin session cookie.
-pub(super) const SESSION_COOKIE: &str = "mw_admin";
+/// The admin session cookie. `__Host-`: the browser keeps it only when Secure, for
+/// `Path=/` and without `Domain`, so no sibling host or plain-HTTP page can set or shadow it.
+pub(super) const SESSION_COOKIE: &str = "__Host-mw_admin";
 /// The cookie that carries `state`, `nonce` and the PKCE verifier during sign-in.
-const LOGIN_COOKIE: &str = "mw_admin_login";
+const LOGIN_COOKIE: &str = "__Host-mw_admin_login";
 /// Sealed values say what they are, so one can never stand in for another.
 const SESSION_PURPOSE: &str = "admin center session";
 const LOGIN_PURPOSE: &str = "admin center sign-in";
@@ -80,7 +83,7 @@ fn unseal<T: DeserializeOwned>(ctx: &Ctx, value: &str) -> Option<T> {
 }
 
 pub(super) fn cookie(name: &str, value: &str, max_age: i64) -> String {
-    format!("{name}={value}; Path=/admin; HttpOnly; Secure; SameSite=Lax; Max-Age={max_age}")
+    format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age={max_age}")
 }
 
 pub(super) fn add_cookie(res: &mut Response, value: &str) {
@@ -392,20 +395,49 @@ async fn client_secret(ctx: &Ctx) -> Result<String, String> {
     Ok(secret)
 }
 
-/// Ends the admin session (CSRF-checked), then identity's single sign-on session.
-pub(super) async fn sign_out(State(ctx): State<Ctx>, headers: HeaderMap, body: Bytes) -> Response {
+/// Signing out: a POST with the session's CSRF token ends the admin session and identity's
+/// single sign-on session in this browser at once, then shows a page that changes nothing.
+/// Without an admin session there is no token to check, so nothing ends here: the browser
+/// goes to identity's end-session page, which asks before it ends anything.
+pub(super) async fn sign_out(
+    State(ctx): State<Ctx>,
+    meta: Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = Form::parse(&body);
-    let session = flows::cookie(&headers, SESSION_COOKIE)
+    let Some(s) = flows::cookie(&headers, SESSION_COOKIE)
         .and_then(|v| unseal::<SessionData>(&ctx, v))
-        .filter(|s| s.purpose == SESSION_PURPOSE);
-    if let Some(s) = &session
-        && (!same_origin(&ctx, &headers) || !form.get("csrf").is_some_and(|t| ct_eq(t, &s.csrf)))
-    {
+        .filter(|s| s.purpose == SESSION_PURPOSE)
+    else {
+        return Redirect::to("/oauth2/v2.0/logout").into_response();
+    };
+    if !same_origin(&ctx, &headers) || !form.get("csrf").is_some_and(|t| ct_eq(t, &s.csrf)) {
         return csrf_refused(&ctx);
     }
-    let mut res = Redirect::to("/oauth2/v2.0/logout").into_response();
+    if let Some((id, _)) = end_session::current_session(&ctx, &headers).await {
+        end_session::end(&ctx, id, &meta).await;
+    }
+    tracing::info!(user = %s.uid, "signed out of the admin center");
+    let mut res = Redirect::to(SIGNED_OUT_PATH).into_response();
     add_cookie(&mut res, &cookie(SESSION_COOKIE, "", 0));
+    if let Some(v) = end_session::clear_session_cookie() {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
     res
+}
+
+/// Where sign-out lands.
+pub(super) const SIGNED_OUT_PATH: &str = "/admin/signedout";
+
+/// The page after signing out: it only says so (reloading it changes nothing).
+pub(super) async fn signed_out(State(ctx): State<Ctx>) -> Response {
+    ctx.templates()
+        .render(
+            "admin/signed_out.html",
+            minijinja::context! { organization => ctx.cfg().organization.clone() },
+        )
+        .into_response()
 }
 
 #[cfg(test)]
