@@ -100,6 +100,8 @@ pub struct VerifiedToken {
     pub scopes: Vec<String>,
     /// `exp` in Unix seconds.
     pub exp: i64,
+    /// `iat` in Unix seconds (compared with revocations).
+    pub iat: i64,
 }
 
 impl VerifiedToken {
@@ -375,10 +377,14 @@ fn user_token(claims: &Value) -> Result<VerifiedToken, TokenError> {
                 .collect()
         })
         .unwrap_or_default();
-    let exp = claims
-        .get("exp")
-        .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64)))
-        .ok_or(TokenError::Invalid("token_missing_claim"))?;
+    let number = |name: &str| {
+        claims
+            .get(name)
+            .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64)))
+            .ok_or(TokenError::Invalid("token_missing_claim"))
+    };
+    let exp = number("exp")?;
+    let iat = number("iat")?;
     Ok(VerifiedToken {
         oid,
         upn,
@@ -386,10 +392,11 @@ fn user_token(claims: &Value) -> Result<VerifiedToken, TokenError> {
         email: str_claim("email").map(str::to_string),
         scopes,
         exp,
+        iat,
     })
 }
 
-fn load_ca(path: &std::path::Path) -> Result<reqwest::Certificate, ConfigError> {
+pub(crate) fn load_ca(path: &std::path::Path) -> Result<reqwest::Certificate, ConfigError> {
     let pem = std::fs::read(path).map_err(|source| ConfigError::CaFile {
         path: path.display().to_string(),
         source,

@@ -3,7 +3,9 @@
 //! (implicit TLS, or plaintext with an upgrade through STARTTLS / STLS), reads with an idle
 //! timeout, frames the input with a [`LineBuffer`] and hands each line to a
 //! [`Conversation`], which writes its replies. Input buffered before a STARTTLS upgrade is
-//! discarded, so plaintext pipelined behind the command is never executed inside TLS.
+//! discarded, so plaintext pipelined behind the command is never executed inside TLS. A
+//! connection whose user's access is revoked ends between lines
+//! ([`Conversation::revoked`]).
 
 use std::future::Future;
 use std::io;
@@ -53,6 +55,12 @@ pub trait Conversation: Send {
 
     /// Called once the STARTTLS handshake has succeeded, before the next line is read.
     fn tls_started(&mut self) -> impl Future<Output = ()> + Send;
+
+    /// Resolves, with the reply to send before closing, when the authenticated user's
+    /// access has been revoked; the connection then ends. Never by default.
+    fn revoked(&mut self) -> impl Future<Output = &'static [u8]> + Send {
+        std::future::pending()
+    }
 }
 
 /// Per-connection settings of [`serve`].
@@ -179,7 +187,16 @@ where
             }
         }
         stream.flush().await?;
-        let n = match tokio::time::timeout(settings.idle_timeout, stream.read(&mut chunk)).await {
+        let read = tokio::select! {
+            biased;
+            reply = conversation.revoked() => {
+                let _ = stream.write_all(reply).await;
+                let _ = stream.shutdown().await;
+                return Ok(Ended::Closed);
+            }
+            r = tokio::time::timeout(settings.idle_timeout, stream.read(&mut chunk)) => r,
+        };
+        let n = match read {
             Ok(r) => r?,
             Err(_) => {
                 let _ = stream.write_all(conversation.idle_reply()).await;

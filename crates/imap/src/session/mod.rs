@@ -47,6 +47,8 @@ type Result<T, E = Gone> = std::result::Result<T, E>;
 pub(crate) struct Authed {
     pub account: Account,
     pub watch: watch::Receiver<u64>,
+    /// Fires when identity revokes the user's access: the session ends with `BYE`.
+    pub revocation: mailward_mailauth::RevocationWatch,
     pub selected: Option<Selected>,
 }
 
@@ -96,6 +98,14 @@ pub(crate) struct Session {
     pub client_id: Option<String>,
     /// CONDSTORE enabled (ENABLE CONDSTORE, SELECT (CONDSTORE), or a MODSEQ use).
     pub condstore: bool,
+}
+
+/// Resolves when the session's user is revoked; never without a watch.
+pub(crate) async fn revoked(watch: Option<&mut mailward_mailauth::RevocationWatch>) {
+    match watch {
+        Some(w) => w.revoked().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// What a wrong-state command hears.
@@ -237,19 +247,40 @@ impl Session {
             self.reader.shrink();
         }
         let timeout = self.server.limits.idle_timeout;
+        let revocation = match &mut self.state {
+            State::Authenticated(a) => Some(&mut a.revocation),
+            _ => None,
+        };
         let input = self.reader.input_mut();
         // Small reads while idle keep memory low; a busy connection reads more at a time.
         input.reserve(if input.capacity() >= 4096 { 4096 } else { 512 });
-        match tokio::time::timeout(timeout, self.stream.read_buf(input)).await {
-            Ok(Ok(0)) => Ok(false),
-            Ok(Ok(_)) => Ok(true),
-            Ok(Err(_)) => Err(Gone),
-            Err(_) => {
+        let read = tokio::select! {
+            biased;
+            () = revoked(revocation) => None,
+            r = tokio::time::timeout(timeout, self.stream.read_buf(input)) => Some(r),
+        };
+        match read {
+            None => {
+                self.end_revoked().await;
+                Ok(false)
+            }
+            Some(Ok(Ok(0))) => Ok(false),
+            Some(Ok(Ok(_))) => Ok(true),
+            Some(Ok(Err(_))) => Err(Gone),
+            Some(Err(_)) => {
                 respond::bye(&mut self.out, "Autologout; idle for too long");
                 let _ = self.flush().await;
                 Ok(false)
             }
         }
+    }
+
+    /// Ends a session whose user's access identity revoked.
+    pub(crate) async fn end_revoked(&mut self) {
+        tracing::info!(remote = %self.remote, "IMAP session ended: access revoked");
+        respond::bye(&mut self.out, "Access revoked; sign in again");
+        self.state = State::Logout;
+        let _ = self.flush().await;
     }
 
     /// Reads one raw line (SASL answers, `DONE`), without CR LF. `Ok(None)` when the line

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use mailward_authpolicy::AuthenticationPolicy;
-use mailward_mailauth::{BearerConfig, BearerValidator, Pipeline, TokenError};
+use mailward_mailauth::{BearerConfig, BearerValidator, Pipeline, Revocations, Standing, TokenError};
 use mailward_mailstore::{Account, MailStore, NewAccount};
 use mailward_types::model::well_known;
 use serde_json::{Map, Value, json};
@@ -147,10 +147,11 @@ pub(crate) struct TokenCheck {
     validator: BearerValidator,
     identity_url: String,
     http: reqwest::Client,
+    revocations: Arc<Revocations>,
 }
 
 impl TokenCheck {
-    pub fn new(id: &IdentityLink) -> Result<TokenCheck, String> {
+    pub fn new(id: &IdentityLink, revocations: Arc<Revocations>) -> Result<TokenCheck, String> {
         let url = id.url.trim_end_matches('/').to_string();
         let mut cfg = BearerConfig::new(id.issuer.clone(), url.clone());
         cfg.ca_file = id.ca_file.clone();
@@ -158,6 +159,7 @@ impl TokenCheck {
             validator: BearerValidator::new(cfg).map_err(|e| e.to_string())?,
             http: super::https_client(id.ca_file.as_deref())?,
             identity_url: url,
+            revocations,
         })
     }
 
@@ -174,6 +176,20 @@ impl TokenCheck {
                 return Err(GraphError::unavailable().into_response());
             }
         };
+        match self
+            .revocations
+            .standing(verified.oid, verified.iat.saturating_mul(1000), now)
+        {
+            Standing::Valid => {}
+            Standing::Revoked => {
+                tracing::info!("admin token refused: revoked by identity");
+                return Err(admin_challenge(Some("invalid_token")));
+            }
+            Standing::Unknown => {
+                tracing::warn!("admin token not accepted: identity's revocation feed is silent");
+                return Err(GraphError::unavailable().into_response());
+            }
+        }
         if !verified
             .scopes
             .iter()
