@@ -14,8 +14,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mailward_authpolicy::{AuthenticationPolicy, PolicyName, Protocol};
 use mailward_mailauth::{
-    AuthFailure, BearerConfig, BearerValidator, CheckedUser, CredentialCheck, FeedConfig,
-    Pipeline, PipelineConfig, RelayConfig, RelayedCheck, RevocationFeed, Revocations,
+    AuthFailure, BearerConfig, BearerValidator, CheckedUser, CredentialCheck, FeedConfig, Pipeline,
+    PipelineConfig, RelayConfig, RelayedCheck, RevocationFeed, Revocations,
 };
 use mailward_mailstore::MailStore;
 use mailward_mailstore::sqlite::{MailStoreConfig, SqliteMailStore};

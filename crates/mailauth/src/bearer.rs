@@ -110,6 +110,12 @@ impl VerifiedToken {
         now.unix_timestamp() < self.exp.saturating_add(leeway_secs.max(0))
     }
 
+    /// The latest instant (Unix ms) the token can have been issued at: `iat` has whole
+    /// seconds, so a token of the same second as a revocation counts as issued after it.
+    pub fn issued_ms(&self) -> i64 {
+        self.iat.saturating_mul(1000).saturating_add(999)
+    }
+
     /// Whether the token carries a scope `protocol` accepts.
     pub fn has_scope_for(&self, protocol: Protocol) -> bool {
         let required = required_scopes(protocol);

@@ -266,7 +266,7 @@ impl Pipeline {
                 entry
             }
         };
-        let issued_ms = entry.token.iat.saturating_mul(1000);
+        let issued_ms = entry.token.issued_ms();
         match self.revocations.standing(entry.token.oid, issued_ms, now) {
             Standing::Valid => {}
             Standing::Revoked => {

@@ -390,7 +390,10 @@ mod tests {
         assert_eq!(list.standing(u, 0, at(61)), Standing::Unknown);
         list.apply(millis(at(61)), &[], at(61));
         assert_eq!(list.standing(u, 0, at(100)), Standing::Valid);
-        assert_eq!(Revocations::unfed().standing(u, 0, at(10_000)), Standing::Valid);
+        assert_eq!(
+            Revocations::unfed().standing(u, 0, at(10_000)),
+            Standing::Valid
+        );
     }
 
     #[test]
@@ -399,7 +402,11 @@ mod tests {
         assert_eq!(list.since(at(0)), millis(at(0) - KEEP));
         list.apply(millis(at(5)), &[(Uuid::new_v4(), millis(at(4)))], at(5));
         assert_eq!(list.since(at(6)), millis(at(5) - OVERLAP));
-        list.apply(millis(at(5) + KEEP + Duration::seconds(10)), &[], at(5) + KEEP + Duration::seconds(10));
+        list.apply(
+            millis(at(5) + KEEP + Duration::seconds(10)),
+            &[],
+            at(5) + KEEP + Duration::seconds(10),
+        );
         assert!(lock(&list.state).valid_from.is_empty());
     }
 

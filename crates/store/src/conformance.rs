@@ -27,8 +27,8 @@ mod housekeeping;
 mod mfa;
 
 pub use directory::{
-    applications, documents, domains, groups, memberships, resources, settings, signing_keys, users,
-    users_revoked_since,
+    applications, documents, domains, groups, memberships, resources, settings, signing_keys,
+    users, users_revoked_since,
 };
 pub use grants::{
     auth_code_race, auth_codes, device_codes, flows, refresh_token_race, refresh_token_rotation,

@@ -25,7 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use mailward_authpolicy::AuthenticationPolicy;
-use mailward_mailauth::{BearerConfig, BearerValidator, Pipeline, Revocations, Standing, TokenError};
+use mailward_mailauth::{
+    BearerConfig, BearerValidator, Pipeline, Revocations, Standing, TokenError,
+};
 use mailward_mailstore::{Account, MailStore, NewAccount};
 use mailward_types::model::well_known;
 use serde_json::{Map, Value, json};
@@ -178,7 +180,7 @@ impl TokenCheck {
         };
         match self
             .revocations
-            .standing(verified.oid, verified.iat.saturating_mul(1000), now)
+            .standing(verified.oid, verified.issued_ms(), now)
         {
             Standing::Valid => {}
             Standing::Revoked => {

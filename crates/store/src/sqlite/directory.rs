@@ -161,7 +161,10 @@ pub(super) async fn list_users(s: &SqliteStore) -> Result<Vec<User>> {
         .collect()
 }
 
-pub(super) async fn users_revoked_since(s: &SqliteStore, since: OffsetDateTime) -> Result<Vec<User>> {
+pub(super) async fn users_revoked_since(
+    s: &SqliteStore,
+    since: OffsetDateTime,
+) -> Result<Vec<User>> {
     sqlx::query(concat!(
         "SELECT ",
         user_cols!(),
