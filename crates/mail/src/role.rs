@@ -56,7 +56,7 @@ pub enum MailError {
 /// How this instance reaches and trusts identity.
 #[derive(Debug, Clone)]
 pub struct IdentityLink {
-    /// Identity's base URL (its own resource URI, the audience of admin tokens).
+    /// Identity's base URL.
     pub url: String,
     /// The exact `iss` of identity's tokens.
     pub issuer: String,
@@ -247,8 +247,8 @@ pub async fn start(cfg: MailConfig, deps: MailDeps) -> Result<Mail, MailError> {
         ))
     };
 
-    let admin_tokens =
-        http::admin::TokenCheck::new(id, revocations).map_err(MailError::Identity)?;
+    let admin_tokens = http::admin::TokenCheck::new(id, &resource_uri, revocations)
+        .map_err(MailError::Identity)?;
     let endpoints = Endpoints {
         public_url,
         resource_uri,

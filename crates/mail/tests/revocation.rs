@@ -13,6 +13,7 @@ use common::{Env, challenges, env_with, parts};
 use mailward_mail::Listener;
 use mailward_testkit::mail;
 use mailward_testkit::mailnet::{Client, connector, xoauth2};
+use mailward_types::clock::{millis, now};
 use mailward_types::model::{User, well_known};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -115,14 +116,13 @@ async fn change_at_identity(e: &Env, user: &User, change: Change) {
     assert!((200..300).contains(&status), "{change:?}: {status} {body}");
 }
 
-/// Waits until the mail role has applied a revocation of `user` (the feed's change
-/// notification, with a generous deadline against a hang).
-async fn until_revoked(e: &Env, user: &User) {
+/// Waits until the mail role has applied a revocation of `user` made at or after `since`
+/// (Unix ms): the feed's change notification, with a generous deadline against a hang.
+async fn until_revoked(e: &Env, user: &User, since: i64) {
     let revocations = e.pipeline.revocations().clone();
     let mut changes = revocations.subscribe();
-    let before = revocations.valid_from(user.id);
     tokio::time::timeout(Duration::from_secs(60), async {
-        while revocations.valid_from(user.id) == before {
+        while revocations.valid_from(user.id).is_none_or(|v| v < since) {
             changes.changed().await.expect("feed alive");
         }
     })
@@ -149,8 +149,9 @@ async fn scenario(change: Change) {
     assert!(reply.starts_with("235"), "{reply}");
     assert_eq!(rest(&e, &token).await.status(), 200);
 
+    let since = millis(now());
     change_at_identity(&e, &bob, change).await;
-    until_revoked(&e, &bob).await;
+    until_revoked(&e, &bob, since).await;
 
     // Open sessions end with their protocol's goodbye.
     let bye = open_imap.line().await;
@@ -204,17 +205,32 @@ async fn a_password_reset_ends_the_token_everywhere() {
     scenario(Change::ResetPassword).await;
 }
 
+/// `iat` has whole seconds: a token of the second after the revocation works, one of the
+/// same second does not (it may have been issued before the revocation).
 #[tokio::test]
 async fn a_token_issued_after_the_revocation_works() {
     let e = env().await;
     let bob = mail::add_user(&e.t, "bob").await;
     let old = e.token(&bob, SCOPES).await;
+    let since = millis(now());
     change_at_identity(&e, &bob, Change::RevokeSessions).await;
-    until_revoked(&e, &bob).await;
+    until_revoked(&e, &bob, since).await;
     assert_eq!(rest(&e, &old).await.status(), 401);
-    let fresh = e.token(&bob, SCOPES).await;
-    assert_eq!(rest(&e, &fresh).await.status(), 200);
-    let (_, reply) = imap(&e, &bob, &fresh).await;
+    let revoked_at = e
+        .pipeline
+        .revocations()
+        .valid_from(bob.id)
+        .expect("revoked");
+    let issued = |secs: i64| {
+        let mut claims = mail::access_claims(&e.t, &bob, SCOPES, now());
+        claims["iat"] = json!(secs);
+        mail::sign(&e.t, &claims)
+    };
+    let same_second = issued(revoked_at.div_euclid(1000));
+    assert_eq!(rest(&e, &same_second).await.status(), 401);
+    let next_second = issued(revoked_at.div_euclid(1000) + 1);
+    assert_eq!(rest(&e, &next_second).await.status(), 200);
+    let (_, reply) = imap(&e, &bob, &next_second).await;
     assert!(reply.starts_with("a OK"), "{reply}");
 }
 

@@ -110,10 +110,11 @@ impl VerifiedToken {
         now.unix_timestamp() < self.exp.saturating_add(leeway_secs.max(0))
     }
 
-    /// The latest instant (Unix ms) the token can have been issued at: `iat` has whole
-    /// seconds, so a token of the same second as a revocation counts as issued after it.
+    /// The earliest instant (Unix ms) the token can have been issued at: `iat` has whole
+    /// seconds, so a token of the same second as a revocation counts as issued before it
+    /// (refused; the client fetches another).
     pub fn issued_ms(&self) -> i64 {
-        self.iat.saturating_mul(1000).saturating_add(999)
+        self.iat.saturating_mul(1000)
     }
 
     /// Whether the token carries a scope `protocol` accepts.

@@ -87,6 +87,7 @@ pub fn router(ctx: Ctx) -> Router {
             post(legacy_auth::handle_legacy_authenticate),
         )
         .route("/mail/v1/revocations", get(revocations::handle_revocations))
+        .route("/mail/v1/users/{key}", get(revocations::handle_mail_user))
         .route(
             "/v1.0/auditLogs/signIns",
             get(signins_api::handle_list_signins),

@@ -927,12 +927,16 @@ pub async fn signing_keys(store: &dyn IdentityStore) {
     assert!(listed.contains(&first) && listed.contains(&last));
 }
 
-/// The revocation feed: users whose `tokens_valid_from` moved past a cursor, earliest
-/// first; the cursor itself is exclusive.
+/// The revocation feed: users whose `tokens_valid_from` moved past a cursor (and past
+/// their creation), earliest first; the cursor itself is exclusive.
 pub async fn users_revoked_since(store: &dyn IdentityStore) {
     // Far from the instants the other checks use.
     let base = 400 * DAY;
-    let quiet = new_user(store, "quiet").await;
+    // Created within the window, never revoked: not listed.
+    let mut quiet = sample_user("quiet");
+    quiet.created_at = t(base + SEC);
+    quiet.tokens_valid_from = t(base + SEC);
+    store.create_user(&quiet, None).await.expect("create quiet");
     let first = new_user(store, "revoked-first").await;
     let second = new_user(store, "revoked-second").await;
     for (user, at) in [(&second, base + 2 * SEC), (&first, base + SEC)] {

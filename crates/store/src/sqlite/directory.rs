@@ -168,7 +168,8 @@ pub(super) async fn users_revoked_since(
     sqlx::query(concat!(
         "SELECT ",
         user_cols!(),
-        " FROM users WHERE tokens_valid_from > $1 ORDER BY tokens_valid_from, id"
+        " FROM users WHERE tokens_valid_from > $1 AND tokens_valid_from > created_at",
+        " ORDER BY tokens_valid_from, id"
     ))
     .bind(ms(since))
     .fetch_all(&s.reader)
