@@ -1,8 +1,9 @@
 """Mail administration over HTTPS: after `mailward login` (device code, an administrator),
-`mailward --remote --mail-url URL authpolicy|mailbox|org ...` reaches the mail admin API,
-which checks the token (identity's audience, admin scope) and asks identity for the
-caller's roles; a mailbox added by UPN is looked up in identity's directory with the same
-token. The local CLI sees the same state."""
+`mailward --remote --mail-url URL authpolicy|mailbox|org ...` reaches the mail admin API
+with a token for that mail instance (its resource, scope Exchange.Manage, redeemed from
+the login's refresh token); the mail role asks identity's directory, with its own
+credentials, for the caller's roles and for the user a mailbox added by UPN belongs to.
+The local CLI sees the same state."""
 
 import json
 import uuid

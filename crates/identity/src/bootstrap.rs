@@ -144,7 +144,24 @@ async fn ensure_resource(
     scopes: &[&str],
     now: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    if store.resource_by_uri(uri).await?.is_some() {
+    if let Some(existing) = store.resource_by_uri(uri).await? {
+        // A first-party resource gains the scopes a newer version defines.
+        let missing: Vec<String> = scopes
+            .iter()
+            .filter(|s| !existing.scopes.iter().any(|e| e == *s))
+            .map(|s| s.to_string())
+            .collect();
+        if existing.first_party && !missing.is_empty() {
+            store
+                .update_resource(
+                    existing.id,
+                    Box::new(move |mut r| {
+                        r.scopes.extend(missing);
+                        Ok(r)
+                    }),
+                )
+                .await?;
+        }
         return Ok(());
     }
     let mut app_roles = vec![];

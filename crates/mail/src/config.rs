@@ -226,8 +226,9 @@ impl ListenConfig {
 }
 
 /// `[mail.identity]`: how the mail role reaches identity when identity does not run in
-/// the same process. All empty under `mailward up` and `serve --role identity,mail`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// the same process. The strings are empty under `mailward up` and `serve --role
+/// identity,mail`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdentityLinkConfig {
     /// Identity's base URL, e.g. `https://login.example.com`.
@@ -242,6 +243,27 @@ pub struct IdentityLinkConfig {
     pub relay_client_id: String,
     /// A file (mode 0600) holding that application's secret.
     pub relay_client_secret_file: String,
+    /// Seconds between polls of identity's revocation feed (with the relay application's
+    /// credentials): a disabled user, a sign-out everywhere or a password reset reaches
+    /// this instance within about this long.
+    pub revocation_poll_secs: u64,
+    /// Seconds without a successful poll after which bearer tokens are refused as
+    /// temporarily unavailable (fail closed).
+    pub revocation_max_staleness_secs: u64,
+}
+
+impl Default for IdentityLinkConfig {
+    fn default() -> Self {
+        IdentityLinkConfig {
+            url: String::new(),
+            issuer: String::new(),
+            ca_file: String::new(),
+            relay_client_id: String::new(),
+            relay_client_secret_file: String::new(),
+            revocation_poll_secs: 5,
+            revocation_max_staleness_secs: 60,
+        }
+    }
 }
 
 /// `[mail.smarthost]`: where mail for other domains goes.
@@ -336,6 +358,17 @@ impl MailConfig {
                     .into(),
             );
         }
+        if !(1..=60).contains(&id.revocation_poll_secs) {
+            out.push("mail.identity.revocation_poll_secs: must be 1 to 60".into());
+        }
+        if id.revocation_max_staleness_secs < 2 * id.revocation_poll_secs
+            || id.revocation_max_staleness_secs > 3600
+        {
+            out.push(
+                "mail.identity.revocation_max_staleness_secs: must be at least twice revocation_poll_secs and at most 3600"
+                    .into(),
+            );
+        }
         if !self.smarthost.host.is_empty() && self.smarthost.port == 0 {
             out.push("mail.smarthost.port: must not be 0".into());
         }
@@ -377,6 +410,7 @@ mod tests {
             identity: IdentityLinkConfig {
                 url: "http://id".into(),
                 relay_client_id: "x".into(),
+                revocation_poll_secs: 0,
                 ..IdentityLinkConfig::default()
             },
             limits: LimitsConfig {
@@ -401,6 +435,7 @@ mod tests {
             "mail.limits.login_timeout_secs",
             "mail.limits.imap_idle_timeout_secs",
             "mail.limits.pop3_max_connections",
+            "mail.identity.revocation_poll_secs",
         ] {
             assert!(errs.contains(key), "{key} missing in\n{errs}");
         }

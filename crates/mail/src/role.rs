@@ -1,7 +1,8 @@
 //! Starting the mail role: [`start`] opens the store (creating the secure organization
 //! default on first start), builds the authentication pipeline and binds every listener;
-//! [`Mail::run`] serves IMAP, POP3, SMTP submission and HTTPS, runs the relay worker and
-//! hourly blob garbage collection, and stops accepting when shutdown resolves.
+//! [`Mail::run`] serves IMAP, POP3, SMTP submission and HTTPS, runs the relay worker,
+//! follows identity's revocation feed and collects blobs hourly, and stops accepting when
+//! shutdown resolves.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -13,8 +14,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mailward_authpolicy::{AuthenticationPolicy, PolicyName, Protocol};
 use mailward_mailauth::{
-    AuthFailure, BearerConfig, BearerValidator, CheckedUser, CredentialCheck, Pipeline,
-    PipelineConfig, RelayConfig, RelayedCheck,
+    AuthFailure, BearerConfig, BearerValidator, CheckedUser, CredentialCheck, FeedConfig, Pipeline,
+    PipelineConfig, RelayConfig, RelayedCheck, RevocationFeed, Revocations,
 };
 use mailward_mailstore::MailStore;
 use mailward_mailstore::sqlite::{MailStoreConfig, SqliteMailStore};
@@ -55,7 +56,7 @@ pub enum MailError {
 /// How this instance reaches and trusts identity.
 #[derive(Debug, Clone)]
 pub struct IdentityLink {
-    /// Identity's base URL (its own resource URI, the audience of admin tokens).
+    /// Identity's base URL.
     pub url: String,
     /// The exact `iss` of identity's tokens.
     pub issuer: String,
@@ -87,6 +88,7 @@ pub struct Mail {
     relay: Option<Arc<mailward_smtp::Relay>>,
     limits: LimitsConfig,
     https_limits: mailward_net::HttpLimits,
+    feed: Option<RevocationFeed>,
 }
 
 /// Reads identity's issuer from `<url>/.well-known/openid-configuration`.
@@ -187,16 +189,48 @@ pub async fn start(cfg: MailConfig, deps: MailDeps) -> Result<Mail, MailError> {
         ),
         None => Arc::new(NoRelay),
     };
-    let pipeline = Arc::new(Pipeline::new(
-        dyn_store.clone(),
-        validator,
-        credentials,
-        PipelineConfig {
-            flavour,
-            basic_possible_ttl: BASIC_POSSIBLE_TTL,
-            ..PipelineConfig::default()
-        },
-    ));
+    // Revocations reach this instance through identity's feed, read with the relay
+    // application's credentials; without them nothing is revoked before a token expires.
+    let (revocations, feed) = match &id.relay {
+        Some((client_id, secret)) => {
+            let feed = RevocationFeed::new(FeedConfig {
+                identity_url: id.url.clone(),
+                client_id: client_id.clone(),
+                client_secret: secret.clone(),
+                ca_file: id.ca_file.clone(),
+                poll_interval: Duration::from_secs(cfg.identity.revocation_poll_secs),
+                http_timeout: Duration::from_secs(cfg.identity.revocation_poll_secs.max(5)),
+                max_staleness: time::Duration::seconds(
+                    cfg.identity.revocation_max_staleness_secs as i64,
+                ),
+            })
+            .map_err(|e| MailError::Identity(e.to_string()))?;
+            let list = Revocations::new(
+                time::Duration::seconds(cfg.identity.revocation_max_staleness_secs as i64),
+                mailward_types::clock::now(),
+            );
+            (Arc::new(list), Some(feed))
+        }
+        None => {
+            tracing::warn!(
+                "no relay application (mail.identity.relay_client_id): identity's revocation feed cannot be read, so a disabled user's tokens work here until they expire"
+            );
+            (Arc::new(Revocations::unfed()), None)
+        }
+    };
+    let pipeline = Arc::new(
+        Pipeline::new(
+            dyn_store.clone(),
+            validator,
+            credentials,
+            PipelineConfig {
+                flavour,
+                basic_possible_ttl: BASIC_POSSIBLE_TTL,
+                ..PipelineConfig::default()
+            },
+        )
+        .with_revocations(revocations.clone()),
+    );
 
     let relay = if cfg.smarthost.host.is_empty() {
         None
@@ -215,7 +249,8 @@ pub async fn start(cfg: MailConfig, deps: MailDeps) -> Result<Mail, MailError> {
         ))
     };
 
-    let admin_tokens = http::admin::TokenCheck::new(id).map_err(MailError::Identity)?;
+    let admin_tokens = http::admin::TokenCheck::new(id, &resource_uri, revocations)
+        .map_err(MailError::Identity)?;
     let endpoints = Endpoints {
         public_url,
         resource_uri,
@@ -245,6 +280,7 @@ pub async fn start(cfg: MailConfig, deps: MailDeps) -> Result<Mail, MailError> {
         relay,
         limits: cfg.limits.clone(),
         https_limits: mailward_net::HttpLimits::default(),
+        feed,
     })
 }
 
@@ -412,6 +448,9 @@ impl Mail {
         let mut background = tokio::task::JoinSet::new();
         if let Some(relay) = self.relay {
             background.spawn(relay.run(stopped()));
+        }
+        if let Some(feed) = self.feed {
+            background.spawn(feed.run(self.shared.pipeline.revocations().clone(), stopped()));
         }
         let gc_store = self.store.clone();
         let gc_stop = stopped();

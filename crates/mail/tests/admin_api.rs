@@ -313,15 +313,12 @@ async fn network_admin_api_needs_an_admin_token_and_roles_from_identity() {
     let nobody = mail::add_user(&e.t, "plain").await;
     let target = mail::add_user(&e.t, "target").await;
 
-    let admin_token = e.identity_token(&admin, "Directory.AccessAsUser.All").await;
-    let reader_token = e
-        .identity_token(&reader, "Directory.AccessAsUser.All")
-        .await;
-    let nobody_token = e
-        .identity_token(&nobody, "Directory.AccessAsUser.All")
-        .await;
-    let wrong_scope = e.identity_token(&admin, "User.Read").await;
-    let mail_token = e.token(&admin, &["Mail.ReadWrite"]).await;
+    let admin_token = e.token(&admin, &["Exchange.Manage"]).await;
+    let reader_token = e.token(&reader, &["Exchange.Manage"]).await;
+    let nobody_token = e.token(&nobody, &["Exchange.Manage"]).await;
+    let wrong_scope = e.token(&admin, &["Mail.ReadWrite"]).await;
+    // A token for identity's own admin API is not a token for this instance.
+    let identity_token = e.identity_token(&admin, "Directory.AccessAsUser.All").await;
 
     let get = |token: Option<&str>| {
         let mut r = c.get(e.at("/admin/v1/organization"));
@@ -332,9 +329,9 @@ async fn network_admin_api_needs_an_admin_token_and_roles_from_identity() {
     };
     assert_eq!(get(None).await.expect("request").status(), 401);
     assert_eq!(
-        get(Some(&mail_token)).await.expect("request").status(),
+        get(Some(&identity_token)).await.expect("request").status(),
         401,
-        "a mail token is not an admin token"
+        "a token for identity's audience is refused"
     );
     assert_eq!(
         get(Some(&wrong_scope)).await.expect("request").status(),
@@ -363,7 +360,7 @@ async fn network_admin_api_needs_an_admin_token_and_roles_from_identity() {
         .expect("request");
     assert_eq!(res.status(), 403);
 
-    // An admin adds a mailbox by UPN alone: identity is asked with the admin's token.
+    // An admin adds a mailbox by UPN alone: identity's directory says who that is.
     let (status, _, mbx) = parts(
         c.post(e.at("/admin/v1/mailboxes"))
             .bearer_auth(&admin_token)
@@ -436,4 +433,112 @@ async fn network_admin_api_needs_an_admin_token_and_roles_from_identity() {
     );
     assert!(e.pipeline.basic_possible(Protocol::Imap).await);
     assert!(!e.pipeline.basic_possible(Protocol::Pop).await);
+}
+
+/// Over the network, the directory decides whose mailbox is created and at which address:
+/// a caller cannot bind another user's id, or an address of their choosing, to a mailbox.
+#[tokio::test]
+async fn network_admin_api_does_not_trust_a_callers_user_id_or_mail() {
+    let e = env().await;
+    let c = e.client();
+    let admin = e.add_admin("mbxadmin", "UserAdministrator").await;
+    let token = e.token(&admin, &["Exchange.Manage"]).await;
+    let victim = mail::add_user(&e.t, "victim").await;
+    let target = mail::add_user(&e.t, "newbie").await;
+    let post = |body: Value| {
+        c.post(e.at("/admin/v1/mailboxes"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+
+    // Another user's id under this UPN.
+    let (status, _, body) = parts(
+        post(json!({"userPrincipalName": target.upn.as_str(), "userId": victim.id}))
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // An address that is not the user's.
+    let (status, _, body) = parts(
+        post(json!({"userPrincipalName": target.upn.as_str(), "mail": format!("ceo@{DOMAIN}")}))
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // An id that is nobody's.
+    let (status, _, body) = parts(
+        post(json!({"userPrincipalName": target.upn.as_str(), "userId": uuid::Uuid::new_v4()}))
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        e.store
+            .account_by_user(target.id)
+            .await
+            .expect("store")
+            .is_none()
+    );
+    assert!(
+        e.store
+            .account_by_user(victim.id)
+            .await
+            .expect("store")
+            .is_none()
+    );
+    assert!(
+        e.store
+            .account_by_address(&format!("ceo@{DOMAIN}"))
+            .await
+            .expect("store")
+            .is_none()
+    );
+
+    // With the directory's own facts (or none but the UPN) it works, named as the
+    // directory names the user.
+    let (status, _, mbx) = parts(
+        post(json!({"userPrincipalName": target.upn.as_str(), "userId": target.id, "displayName": "Somebody Else"}))
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, 201, "{mbx}");
+    assert_eq!(mbx["userId"], target.id.to_string());
+    assert_eq!(mbx["address"], target.upn.as_str());
+    assert_eq!(mbx["displayName"], target.display_name.as_str());
+}
+
+/// A revoked admin token stops working at the mail admin API too.
+#[tokio::test]
+async fn network_admin_api_refuses_a_revoked_admin_token() {
+    let e = common::env_with(|c| c.identity.revocation_poll_secs = 1).await;
+    let c = e.client();
+    let admin = e.add_admin("leaver", "GlobalAdministrator").await;
+    let token = e.token(&admin, &["Exchange.Manage"]).await;
+    let get = || {
+        c.get(e.at("/admin/v1/organization"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(get().await.expect("request").status(), 200);
+    let since = mailward_types::clock::now();
+    mailward_identity::directory_for(&e.t.ctx)
+        .revoke_sessions(admin.id, since)
+        .await
+        .expect("revoke");
+    let since = mailward_types::clock::millis(since);
+    let revocations = e.pipeline.revocations().clone();
+    let mut changes = revocations.subscribe();
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while revocations.valid_from(admin.id).is_none_or(|v| v < since) {
+            changes.changed().await.expect("feed alive");
+        }
+    })
+    .await
+    .expect("the mail role applies the revocation");
+    assert_eq!(get().await.expect("request").status(), 401);
 }

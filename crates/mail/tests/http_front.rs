@@ -182,7 +182,7 @@ async fn basic_challenge_and_basic_auth_only_where_a_policy_allows_rest() {
         .expect("request");
     assert_eq!(res.status(), 401, "the network admin API needs a token");
     let who = e.add_admin("ops", "GlobalAdministrator").await;
-    let token = e.identity_token(&who, "Directory.AccessAsUser.All").await;
+    let token = e.token(&who, &["Exchange.Manage"]).await;
     let (status, _, body) = parts(
         c.patch(e.at("/admin/v1/authenticationPolicies/block%20basic%20auth"))
             .bearer_auth(&token)

@@ -100,12 +100,21 @@ pub struct VerifiedToken {
     pub scopes: Vec<String>,
     /// `exp` in Unix seconds.
     pub exp: i64,
+    /// `iat` in Unix seconds (compared with revocations).
+    pub iat: i64,
 }
 
 impl VerifiedToken {
     /// Whether the token is still acceptable at `now` with `leeway_secs` of skew.
     pub fn live_at(&self, now: OffsetDateTime, leeway_secs: i64) -> bool {
         now.unix_timestamp() < self.exp.saturating_add(leeway_secs.max(0))
+    }
+
+    /// The earliest instant (Unix ms) the token can have been issued at: `iat` has whole
+    /// seconds, so a token of the same second as a revocation counts as issued before it
+    /// (refused; the client fetches another).
+    pub fn issued_ms(&self) -> i64 {
+        self.iat.saturating_mul(1000)
     }
 
     /// Whether the token carries a scope `protocol` accepts.
@@ -375,10 +384,14 @@ fn user_token(claims: &Value) -> Result<VerifiedToken, TokenError> {
                 .collect()
         })
         .unwrap_or_default();
-    let exp = claims
-        .get("exp")
-        .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64)))
-        .ok_or(TokenError::Invalid("token_missing_claim"))?;
+    let number = |name: &str| {
+        claims
+            .get(name)
+            .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f.floor() as i64)))
+            .ok_or(TokenError::Invalid("token_missing_claim"))
+    };
+    let exp = number("exp")?;
+    let iat = number("iat")?;
     Ok(VerifiedToken {
         oid,
         upn,
@@ -386,10 +399,11 @@ fn user_token(claims: &Value) -> Result<VerifiedToken, TokenError> {
         email: str_claim("email").map(str::to_string),
         scopes,
         exp,
+        iat,
     })
 }
 
-fn load_ca(path: &std::path::Path) -> Result<reqwest::Certificate, ConfigError> {
+pub(crate) fn load_ca(path: &std::path::Path) -> Result<reqwest::Certificate, ConfigError> {
     let pem = std::fs::read(path).map_err(|source| ConfigError::CaFile {
         path: path.display().to_string(),
         source,

@@ -7,6 +7,9 @@
 //! - Bearer: the JWT is checked against identity's JWKS (cached, refetched on an unknown
 //!   `kid`), `iss`, `aud` (this instance's resource URI), `exp`/`nbf` with small skew and
 //!   the protocol's scope; verified tokens are cached until they expire.
+//! - Revocation: identity's revocation feed, polled every few seconds, lists users whose
+//!   tokens identity revoked; their older tokens are refused and their open sessions end
+//!   ([`Revocations`], [`RevocationWatch`]).
 //! - Basic: the authentication policy decides first; a refused protocol fails right there
 //!   (no directory call, no password hash, no lockout counter). Only then are the
 //!   credentials checked through a [`CredentialCheck`] (identity's relayed legacy sign-in
@@ -19,6 +22,7 @@ mod bearer;
 mod metrics;
 mod pipeline;
 mod relay;
+mod revocation;
 
 pub use bearer::{
     BearerConfig, BearerValidator, ConfigError, TokenError, VerifiedToken, required_scopes,
@@ -26,6 +30,9 @@ pub use bearer::{
 pub use metrics::{MECHANISM_LABELS, MetricsSnapshot, PROTOCOL_LABELS};
 pub use pipeline::{Pipeline, PipelineConfig};
 pub use relay::{CheckedUser, CredentialCheck, RelayConfig, RelayedCheck, relay_protocol_name};
+pub use revocation::{
+    FeedConfig, FeedError, RevocationFeed, RevocationWatch, Revocations, Standing,
+};
 
 use async_trait::async_trait;
 use mailward_authpolicy::{Method, Protocol};
@@ -52,6 +59,9 @@ pub struct Principal {
     pub method: Method,
     /// Scopes granted (bearer) — empty for basic.
     pub scopes: Vec<String>,
+    /// Fires when identity revokes the user's access after this authentication: the
+    /// session ends then.
+    pub revocation: RevocationWatch,
 }
 
 /// Why an attempt failed, in the terms a protocol front needs to answer.

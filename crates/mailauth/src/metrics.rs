@@ -33,6 +33,7 @@ pub struct Metrics {
     pub(crate) blocked_by_policy: AtomicU64,
     pub(crate) password_checks: AtomicU64,
     pub(crate) token_cache_hits: AtomicU64,
+    pub(crate) revoked: AtomicU64,
 }
 
 impl Metrics {
@@ -61,6 +62,7 @@ impl Metrics {
             signature_checks,
             token_cache_hits: self.token_cache_hits.load(Ordering::Relaxed),
             jwks_fetches,
+            revoked: self.revoked.load(Ordering::Relaxed),
         }
     }
 }
@@ -85,6 +87,8 @@ pub struct MetricsSnapshot {
     pub token_cache_hits: u64,
     /// JWKS documents fetched from identity.
     pub jwks_fetches: u64,
+    /// Bearer tokens refused because identity revoked their user's access.
+    pub revoked: u64,
 }
 
 impl MetricsSnapshot {
@@ -112,7 +116,7 @@ impl MetricsSnapshot {
                 );
             }
         }
-        let singles: [(&str, &str, u64); 8] = [
+        let singles: [(&str, &str, u64); 9] = [
             (
                 "mailward_mail_auth_success_total",
                 "Successful authentications.",
@@ -152,6 +156,11 @@ impl MetricsSnapshot {
                 "mailward_mail_auth_jwks_fetches_total",
                 "JWKS documents fetched from identity.",
                 self.jwks_fetches,
+            ),
+            (
+                "mailward_mail_auth_revoked_total",
+                "Bearer tokens refused because identity revoked the user's access.",
+                self.revoked,
             ),
         ];
         for (name, help, value) in singles {

@@ -5,6 +5,10 @@
 //! token's subject, the on-premises `BlockModernAuth<Protocol>` switch, and the account
 //! (created on first use from the token's `oid`, `upn`, `name`).
 //!
+//! Both: a user identity has revoked since the token was issued (or, for basic, a later
+//! revocation) is refused, and the [`Principal`]'s [`crate::RevocationWatch`] ends the
+//! session when a revocation arrives later ([`Revocations`]).
+//!
 //! Basic: the authentication policy decides first, from the mail store alone (the account
 //! by UPN — the name identity checks the password for —, its policy, else the
 //! organization default). A refused protocol fails there:
@@ -24,6 +28,7 @@ use time::{Duration, OffsetDateTime};
 use crate::bearer::{BearerValidator, TokenError, VerifiedToken, required_scopes};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::relay::CredentialCheck;
+use crate::revocation::{Revocations, Standing};
 use crate::{AuthFailure, AuthRequest, Authenticator, Principal};
 
 /// Settings of the pipeline beyond its three collaborators.
@@ -56,6 +61,7 @@ pub struct Pipeline {
     cfg: PipelineConfig,
     tokens: Mutex<TokenCache>,
     basic_possible: Mutex<HashMap<Protocol, (OffsetDateTime, bool)>>,
+    revocations: Arc<Revocations>,
     metrics: Metrics,
 }
 
@@ -134,8 +140,20 @@ impl Pipeline {
             cfg,
             tokens: Mutex::new(TokenCache::default()),
             basic_possible: Mutex::new(HashMap::new()),
+            revocations: Arc::new(Revocations::unfed()),
             metrics: Metrics::default(),
         }
+    }
+
+    /// Uses `revocations` (kept current by a [`crate::RevocationFeed`]) for every check.
+    pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Pipeline {
+        self.revocations = revocations;
+        self
+    }
+
+    /// The revocations this pipeline applies.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.revocations
     }
 
     /// The counters as of now.
@@ -249,6 +267,20 @@ impl Pipeline {
                 entry
             }
         };
+        let issued_ms = entry.token.issued_ms();
+        match self.revocations.standing(entry.token.oid, issued_ms, now) {
+            Standing::Valid => {}
+            Standing::Revoked => {
+                lock(&self.tokens).remove(&key);
+                Metrics::inc(&self.metrics.revoked);
+                tracing::info!(%protocol, "bearer token refused: revoked by identity");
+                return Err(self.bearer_error(BearerStatus::InvalidToken, protocol));
+            }
+            Standing::Unknown => {
+                tracing::warn!(%protocol, "bearer token not accepted: identity's revocation feed is silent");
+                return Err(AuthFailure::Unavailable);
+            }
+        }
         if !entry.token.has_scope_for(protocol) {
             tracing::info!(%protocol, scopes = ?entry.token.scopes, "bearer token lacks the protocol's scope");
             return Err(self.bearer_error(BearerStatus::InsufficientScope, protocol));
@@ -281,10 +313,12 @@ impl Pipeline {
                 return Err(AuthFailure::Denied);
             }
         }
+        let revocation = self.revocations.watch(entry.token.oid, issued_ms);
         Ok(Principal {
             account: entry.account,
             method: Method::Modern,
             scopes: entry.token.scopes,
+            revocation,
         })
     }
 
@@ -372,10 +406,14 @@ impl Pipeline {
                 tracing::error!(error = %e, "mail store: ensure_account failed");
                 AuthFailure::Unavailable
             })?;
+        let revocation = self
+            .revocations
+            .watch(account.user_oid, mailward_types::clock::millis(now));
         Ok(Principal {
             account,
             method: Method::Basic,
             scopes: Vec::new(),
+            revocation,
         })
     }
 
@@ -448,6 +486,7 @@ mod tests {
                 email: None,
                 scopes: vec![],
                 exp,
+                iat: 0,
             },
             account: Account {
                 id: uuid::Uuid::nil(),

@@ -8,7 +8,8 @@
 //! Before authentication reads are small ([`LOGIN_READ_CHUNK`]), so an unauthenticated
 //! client makes the server hold at most a line and a chunk. Input buffered before a
 //! STARTTLS upgrade is discarded, so plaintext pipelined behind the command is never
-//! executed inside TLS.
+//! executed inside TLS. A connection whose user's access is
+//! revoked ends between lines ([`Conversation::revoked`]).
 
 use std::future::Future;
 use std::io;
@@ -65,6 +66,12 @@ pub trait Conversation: Send {
 
     /// Called once the STARTTLS handshake has succeeded, before the next line is read.
     fn tls_started(&mut self) -> impl Future<Output = ()> + Send;
+
+    /// Resolves, with the reply to send before closing, when the authenticated user's
+    /// access has been revoked; the connection then ends. Never by default.
+    fn revoked(&mut self) -> impl Future<Output = &'static [u8]> + Send {
+        std::future::pending()
+    }
 }
 
 /// Per-connection settings of [`serve`].
@@ -329,7 +336,16 @@ where
             )
         };
         chunk.resize(size, 0);
-        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+        let read = tokio::select! {
+            biased;
+            reply = conversation.revoked() => {
+                let _ = stream.write_all(reply).await;
+                let _ = stream.shutdown().await;
+                return Ok(Ended::Closed);
+            }
+            r = tokio::time::timeout_at(deadline, stream.read(&mut chunk)) => r,
+        };
+        let n = match read {
             Ok(r) => r?,
             Err(_) => {
                 let _ = stream.write_all(conversation.idle_reply()).await;

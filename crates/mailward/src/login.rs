@@ -72,6 +72,40 @@ fn save(s: &Session) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An access token for another resource (`<resource>/<scope>`, e.g. a mail instance's
+/// admin API), redeemed with the saved refresh token, whose successor is saved.
+pub async fn token_for(resource: &str, scope: &str) -> anyhow::Result<String> {
+    let mut s = session().await?;
+    let Some(rt) = s.refresh_token.clone() else {
+        bail!("the sign-in keeps no refresh token; run `mailward login` again");
+    };
+    let client = http_client(s.ca.as_deref())?;
+    let wanted = format!("{}/{scope} offline_access", resource.trim_end_matches('/'));
+    let t: serde_json::Value = client
+        .post(format!("{}/oauth2/v2.0/token", s.url))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", well_known::CLI_CLIENT_ID),
+            ("refresh_token", rt.as_str()),
+            ("scope", wanted.as_str()),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let Some(at) = t["access_token"].as_str() else {
+        bail!(
+            "no token for {resource}: {}",
+            t["error_description"].as_str().unwrap_or("refused")
+        );
+    };
+    if let Some(next) = t["refresh_token"].as_str() {
+        s.refresh_token = Some(next.to_string());
+        save(&s)?;
+    }
+    Ok(at.to_string())
+}
+
 pub async fn login(_cli: &Cli, args: &LoginArgs) -> anyhow::Result<()> {
     let url = args.url.trim_end_matches('/').to_string();
     let ca = args

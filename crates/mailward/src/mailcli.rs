@@ -9,6 +9,7 @@ use crate::cli::{AuthPolicyCmd, Cli, Command, MailboxCmd, OrgCmd};
 use crate::runtime;
 use anyhow::{Context, bail};
 use mailward_authpolicy::{AuthenticationPolicy, Switch, SwitchKind, parse_protocol_list};
+use mailward_types::model::well_known;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -17,7 +18,28 @@ use std::sync::Arc;
 /// or `--mail-url` over HTTPS with `--remote`.
 async fn open(cli: &Cli) -> anyhow::Result<Transport> {
     if cli.remote {
-        return Transport::remote(Some(&cli.mail_url)).await;
+        // The mail admin API takes only tokens for its own resource, which its front page
+        // names.
+        let session = crate::login::session().await?;
+        let client = crate::login::http_client(session.ca.as_deref())?;
+        let base = cli.mail_url.trim_end_matches('/').to_string();
+        let home: Value = client
+            .get(format!("{base}/"))
+            .send()
+            .await
+            .with_context(|| format!("reaching the mail role at {base}"))?
+            .json()
+            .await
+            .with_context(|| format!("{base}/ is not a mailward mail role"))?;
+        let resource = home["resource"]
+            .as_str()
+            .with_context(|| format!("{base}/ names no resource"))?;
+        let token = crate::login::token_for(resource, well_known::MAIL_ADMIN_SCOPE).await?;
+        return Ok(Transport::Remote {
+            base,
+            token,
+            client,
+        });
     }
     let cfg = runtime::load_config(cli)?;
     let dir = cfg.data_dir.join("mail");

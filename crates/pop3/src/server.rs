@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailward_authpolicy::Protocol;
-use mailward_mailauth::{AuthFailure, AuthRequest, Authenticator};
+use mailward_mailauth::{AuthFailure, AuthRequest, Authenticator, RevocationWatch};
 use mailward_mailnet::conn::{self, Conversation, Step};
 use mailward_mailnet::line::Line;
 use mailward_mailstore::{BlobId, FolderId, MailStore, SpecialUse};
@@ -76,6 +76,8 @@ struct Connection<'a> {
     remote: SocketAddr,
     session: Session,
     mailbox: Mailbox,
+    /// Set once authenticated: fires when identity revokes the user's access.
+    revocation: Option<RevocationWatch>,
 }
 
 impl Pop3Server {
@@ -118,6 +120,7 @@ impl Pop3Server {
             remote,
             session,
             mailbox: Mailbox::default(),
+            revocation: None,
         };
         conn::serve(tcp, self.tls.clone(), &settings, &mut connection).await
     }
@@ -128,6 +131,7 @@ impl Pop3Server {
         remote: SocketAddr,
         tls: bool,
         mailbox: &mut Mailbox,
+        revocation: &mut Option<RevocationWatch>,
     ) -> AuthOutcome {
         let result = self
             .auth
@@ -158,6 +162,7 @@ impl Pop3Server {
         .await;
         match loaded {
             Ok((inbox, messages)) => {
+                *revocation = Some(principal.revocation);
                 mailbox.folder = Some(inbox.id);
                 mailbox.blobs = messages.iter().map(|m| (m.uid, m.blob.clone())).collect();
                 let entries = messages
@@ -215,6 +220,7 @@ impl Conversation for Connection<'_> {
                             self.remote,
                             self.session.is_tls(),
                             &mut self.mailbox,
+                            &mut self.revocation,
                         )
                         .await;
                     self.session.auth_result(outcome)
@@ -257,5 +263,15 @@ impl Conversation for Connection<'_> {
         self.session.tls_started();
         let possible = self.server.auth.basic_possible(Protocol::Pop).await;
         self.session.set_basic_possible(possible);
+    }
+
+    async fn revoked(&mut self) -> &'static [u8] {
+        match &mut self.revocation {
+            Some(w) => w.revoked().await,
+            None => std::future::pending().await,
+        }
+        tracing::info!(remote = %self.remote, "POP3 session ended: access revoked");
+        // Nothing marked for deletion is removed: the session never reaches UPDATE.
+        b"-ERR [AUTH] Access revoked; sign in again\r\n"
     }
 }

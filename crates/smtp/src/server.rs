@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailward_authpolicy::Protocol;
-use mailward_mailauth::{AuthFailure, AuthRequest, Authenticator};
+use mailward_mailauth::{AuthFailure, AuthRequest, Authenticator, RevocationWatch};
 use mailward_mailnet::conn::{self, Conversation, Step};
 use mailward_mailnet::line::Line;
 use mailward_mailstore::{MailStore, NewOutbound, StoreError};
@@ -84,6 +84,8 @@ struct Conn {
     locals: HashMap<String, Uuid>,
     /// `ESMTPSA` once authenticated over TLS.
     authenticated: bool,
+    /// Set once authenticated: fires when identity revokes the user's access.
+    revocation: Option<RevocationWatch>,
 }
 
 /// One connection: the session and the facts kept beside it.
@@ -142,6 +144,7 @@ impl SmtpServer {
                 remote,
                 locals: HashMap::new(),
                 authenticated: false,
+                revocation: None,
             },
         };
         conn::serve(tcp, self.tls.clone(), &settings, &mut connection).await
@@ -166,6 +169,7 @@ impl SmtpServer {
         match result {
             Ok(p) => {
                 conn.authenticated = true;
+                conn.revocation = Some(p.revocation.clone());
                 let mut senders = vec![p.account.address.clone()];
                 if !p.account.upn.eq_ignore_ascii_case(&p.account.address) {
                     senders.push(p.account.upn.clone());
@@ -333,5 +337,14 @@ impl Conversation for Connection<'_> {
         self.session.tls_started();
         let possible = self.server.auth.basic_possible(Protocol::Smtp).await;
         self.session.set_basic_possible(possible);
+    }
+
+    async fn revoked(&mut self) -> &'static [u8] {
+        match &mut self.conn.revocation {
+            Some(w) => w.revoked().await,
+            None => std::future::pending().await,
+        }
+        tracing::info!(remote = %self.conn.remote, "SMTP session ended: access revoked");
+        b"421 4.7.0 Access revoked; sign in again\r\n"
     }
 }

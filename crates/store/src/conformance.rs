@@ -27,7 +27,8 @@ mod housekeeping;
 mod mfa;
 
 pub use directory::{
-    applications, documents, domains, groups, memberships, resources, settings, signing_keys, users,
+    applications, documents, domains, groups, memberships, resources, settings, signing_keys,
+    users, users_revoked_since,
 };
 pub use grants::{
     auth_code_race, auth_codes, device_codes, flows, refresh_token_race, refresh_token_rotation,
@@ -51,6 +52,7 @@ pub async fn run_all(store: &dyn IdentityStore) {
     settings(store).await;
     documents(store).await;
     users(store).await;
+    users_revoked_since(store).await;
     groups(store).await;
     memberships(store).await;
     domains(store).await;

@@ -95,6 +95,10 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
     async fn update_user(&self, id: Uuid, f: UpdateFn<User>) -> Result<User>;
     /// Deletes the user and everything hanging off it (memberships, tokens, MFA, lockout).
     async fn delete_user(&self, id: Uuid) -> Result<bool>;
+    /// Users whose `tokens_valid_from` is later than `since` and than their creation,
+    /// earliest first: the revocation feed mail instances follow (disabling, signing out
+    /// everywhere and a password reset all move it).
+    async fn users_revoked_since(&self, since: OffsetDateTime) -> Result<Vec<User>>;
     async fn password_hash(&self, id: Uuid) -> Result<Option<String>>;
     async fn set_password_hash(&self, id: Uuid, hash: Option<&str>) -> Result<()>;
 

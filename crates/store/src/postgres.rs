@@ -162,6 +162,10 @@ impl IdentityStore for PgStore {
         directory::delete_user(self, user).await
     }
 
+    async fn users_revoked_since(&self, since: OffsetDateTime) -> Result<Vec<User>> {
+        directory::users_revoked_since(self, since).await
+    }
+
     async fn password_hash(&self, user: Uuid) -> Result<Option<String>> {
         directory::password_hash(self, user).await
     }

@@ -120,6 +120,7 @@ conformance_tests!(
     settings,
     documents,
     users,
+    users_revoked_since,
     groups,
     memberships,
     domains,

@@ -44,6 +44,7 @@ conformance_tests!(
     settings,
     documents,
     users,
+    users_revoked_since,
     groups,
     memberships,
     domains,

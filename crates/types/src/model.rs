@@ -382,7 +382,11 @@ pub mod well_known {
         "Mail.ReadWrite",
         "Mail.Send",
         "EWS.AccessAsUser.All",
+        MAIL_ADMIN_SCOPE,
     ];
+    /// Delegated scope of a mail instance's admin API (Exchange's `Exchange.Manage`); the
+    /// caller's admin roles still decide what it may do.
+    pub const MAIL_ADMIN_SCOPE: &str = "Exchange.Manage";
     /// Application role a mail instance needs to call the relayed basic-auth endpoint.
     pub const LEGACY_RELAY_ROLE: &str = "LegacyAuth.Relay";
     /// Scope of the admin API (identity's own resource).

@@ -17,6 +17,7 @@ mod end_session;
 mod introspect;
 mod legacy_auth;
 mod login;
+mod revocations;
 mod revoke;
 mod signins_api;
 mod token;
@@ -85,6 +86,8 @@ pub fn router(ctx: Ctx) -> Router {
             "/legacy/v1/authenticate",
             post(legacy_auth::handle_legacy_authenticate),
         )
+        .route("/mail/v1/revocations", get(revocations::handle_revocations))
+        .route("/mail/v1/users/{key}", get(revocations::handle_mail_user))
         .route(
             "/v1.0/auditLogs/signIns",
             get(signins_api::handle_list_signins),

@@ -164,6 +164,7 @@ impl Session {
         self.state = State::Authenticated(Box::new(Authed {
             account: principal.account,
             watch,
+            revocation: principal.revocation,
             selected: None,
         }));
         let caps = self.capabilities().await;

@@ -11,6 +11,7 @@ use crate::respond::{self, Reply};
 const MAX_IDLE_LINE: usize = 1024;
 
 enum Wake {
+    Revoked,
     Changed,
     Read(std::io::Result<usize>),
     Timeout,
@@ -35,14 +36,16 @@ impl Session {
             }
             self.reader.shrink();
             let wake = {
-                let watch = match &mut self.state {
-                    State::Authenticated(a) => Some(&mut a.watch),
-                    _ => None,
+                let (watch, revocation) = match &mut self.state {
+                    State::Authenticated(a) => (Some(&mut a.watch), Some(&mut a.revocation)),
+                    _ => (None, None),
                 };
                 let input = self.reader.input_mut();
                 input.reserve(64);
                 let stream = &mut self.stream;
                 tokio::select! {
+                    biased;
+                    () = super::revoked(revocation) => Wake::Revoked,
                     r = async {
                         match watch {
                             Some(w) => {
@@ -61,6 +64,10 @@ impl Session {
                 }
             };
             match wake {
+                Wake::Revoked => {
+                    self.end_revoked().await;
+                    return Err(super::Gone);
+                }
                 Wake::Changed => {
                     if let Err(e) = self.refresh(true, true).await {
                         tracing::warn!(error = %e, "IMAP refresh during IDLE failed");

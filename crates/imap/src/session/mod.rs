@@ -50,6 +50,8 @@ type Result<T, E = Gone> = std::result::Result<T, E>;
 pub(crate) struct Authed {
     pub account: Account,
     pub watch: watch::Receiver<u64>,
+    /// Fires when identity revokes the user's access: the session ends with `BYE`.
+    pub revocation: mailward_mailauth::RevocationWatch,
     pub selected: Option<Selected>,
 }
 
@@ -101,6 +103,14 @@ pub(crate) struct Session {
     pub condstore: bool,
     /// Until authentication: when the connection is closed if it has not authenticated.
     pub login_deadline: Option<tokio::time::Instant>,
+}
+
+/// Resolves when the session's user is revoked; never without a watch.
+pub(crate) async fn revoked(watch: Option<&mut mailward_mailauth::RevocationWatch>) {
+    match watch {
+        Some(w) => w.revoked().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// What a wrong-state command hears.
@@ -293,14 +303,27 @@ impl Session {
             Some(at) => at,
             None => tokio::time::Instant::now() + self.server.limits.idle_timeout,
         };
+        let revocation = match &mut self.state {
+            State::Authenticated(a) => Some(&mut a.revocation),
+            _ => None,
+        };
         let input = self.reader.input_mut();
         // Small reads while idle keep memory low; a busy connection reads more at a time.
         input.reserve(if input.capacity() >= 4096 { 4096 } else { 512 });
-        match tokio::time::timeout_at(deadline, self.stream.read_buf(input)).await {
-            Ok(Ok(0)) => Ok(false),
-            Ok(Ok(_)) => Ok(true),
-            Ok(Err(_)) => Err(Gone),
-            Err(_) => {
+        let read = tokio::select! {
+            biased;
+            () = revoked(revocation) => None,
+            r = tokio::time::timeout_at(deadline, self.stream.read_buf(input)) => Some(r),
+        };
+        match read {
+            None => {
+                self.end_revoked().await;
+                Ok(false)
+            }
+            Some(Ok(Ok(0))) => Ok(false),
+            Some(Ok(Ok(_))) => Ok(true),
+            Some(Ok(Err(_))) => Err(Gone),
+            Some(Err(_)) => {
                 let text = if self.login_deadline.is_some() {
                     "Autologout; not authenticated in time"
                 } else {
@@ -311,6 +334,14 @@ impl Session {
                 Ok(false)
             }
         }
+    }
+
+    /// Ends a session whose user's access identity revoked.
+    pub(crate) async fn end_revoked(&mut self) {
+        tracing::info!(remote = %self.remote, "IMAP session ended: access revoked");
+        respond::bye(&mut self.out, "Access revoked; sign in again");
+        self.state = State::Logout;
+        let _ = self.flush().await;
     }
 
     /// Reads one raw line (SASL answers, `DONE`), without CR LF. `Ok(None)` when the line

@@ -10,10 +10,15 @@
 //! `mailward-authpolicy` imports and exports). Every change applies to the next
 //! authentication (the pipeline's cached answers are dropped).
 //!
-//! Callers: an admin's bearer token for identity's own resource (audience = identity's
-//! URL, scope `Directory.AccessAsUser.All`) whose roles are read live from identity's
-//! admin API with that same token, or the local CLI, which runs this router in-process
-//! and marks requests with [`LocalAdmin`] (an extension no network request can carry).
+//! Callers: an admin's bearer token for this mail instance (audience = its resource URI,
+//! scope `Exchange.Manage`) — a token for identity or for another resource is refused, so
+//! this instance never holds a token it could replay elsewhere. The caller's admin roles
+//! and enabled state are read live from identity's directory lookup for mail instances
+//! (`GET <identity>/mail/v1/users/{id}`, with this instance's own client credentials), as
+//! is the user a new mailbox belongs to: the directory, not the caller, says who a
+//! `userId` is and what their address is. Or the local CLI, which runs this router
+//! in-process and marks requests with [`LocalAdmin`] (an extension no network request can
+//! carry); filesystem access to the data directory is its authority.
 
 use std::sync::Arc;
 
@@ -25,8 +30,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use mailward_authpolicy::AuthenticationPolicy;
-use mailward_mailauth::{BearerConfig, BearerValidator, Pipeline, TokenError};
+use mailward_mailauth::{
+    BearerConfig, BearerValidator, Pipeline, Revocations, Standing, TokenError,
+};
 use mailward_mailstore::{Account, MailStore, NewAccount};
+use mailward_types::Secret;
 use mailward_types::model::well_known;
 use serde_json::{Map, Value, json};
 
@@ -53,8 +61,8 @@ pub(crate) enum Permission {
 pub(crate) struct AdminCaller {
     pub name: String,
     roles: Vec<String>,
-    /// The caller's bearer token (to look users up at identity on their behalf).
-    token: Option<String>,
+    /// The local CLI (trusted with what it says about directory users).
+    local: bool,
 }
 
 impl AdminCaller {
@@ -62,7 +70,7 @@ impl AdminCaller {
         AdminCaller {
             name: "local administrator".into(),
             roles: vec!["GlobalAdministrator".into()],
-            token: None,
+            local: true,
         }
     }
 
@@ -127,7 +135,7 @@ fn admin_challenge(error: Option<&str>) -> Response {
     let mut res = GraphError::new(
         StatusCode::UNAUTHORIZED,
         "InvalidAuthenticationToken",
-        "An administrator's access token for identity is required.",
+        "An administrator's access token for this mail instance (scope Exchange.Manage) is required.",
     )
     .into_response();
     let value = match error {
@@ -140,24 +148,59 @@ fn admin_challenge(error: Option<&str>) -> Response {
     res
 }
 
-/// Checks admin tokens: identity's signature, issuer and audience (identity's own
-/// resource), the admin scope, then the user's roles, asked of identity's admin API.
+/// Checks admin tokens: identity's signature, issuer and audience (this instance's
+/// resource), revocation, the admin scope, then the user's roles and enabled state, asked
+/// of identity's directory lookup for mail instances.
 #[derive(Debug)]
 pub(crate) struct TokenCheck {
     validator: BearerValidator,
-    identity_url: String,
+    revocations: Arc<Revocations>,
+    directory: Option<Directory>,
+}
+
+/// Identity's directory lookup for mail instances, with this instance's credentials.
+#[derive(Debug)]
+struct Directory {
+    url: String,
+    client_id: String,
+    client_secret: Secret<String>,
     http: reqwest::Client,
 }
 
+/// A directory user as identity describes it to mail instances.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DirectoryUser {
+    id: uuid::Uuid,
+    user_principal_name: String,
+    mail: Option<String>,
+    display_name: String,
+    account_enabled: bool,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
 impl TokenCheck {
-    pub fn new(id: &IdentityLink) -> Result<TokenCheck, String> {
-        let url = id.url.trim_end_matches('/').to_string();
-        let mut cfg = BearerConfig::new(id.issuer.clone(), url.clone());
+    pub fn new(
+        id: &IdentityLink,
+        resource_uri: &str,
+        revocations: Arc<Revocations>,
+    ) -> Result<TokenCheck, String> {
+        let mut cfg = BearerConfig::new(id.issuer.clone(), resource_uri.to_string());
         cfg.ca_file = id.ca_file.clone();
+        let directory = match &id.relay {
+            Some((client_id, secret)) => Some(Directory {
+                url: format!("{}/mail/v1/users", id.url.trim_end_matches('/')),
+                client_id: client_id.clone(),
+                client_secret: secret.clone(),
+                http: super::https_client(id.ca_file.as_deref())?,
+            }),
+            None => None,
+        };
         Ok(TokenCheck {
             validator: BearerValidator::new(cfg).map_err(|e| e.to_string())?,
-            http: super::https_client(id.ca_file.as_deref())?,
-            identity_url: url,
+            revocations,
+            directory,
         })
     }
 
@@ -174,29 +217,38 @@ impl TokenCheck {
                 return Err(GraphError::unavailable().into_response());
             }
         };
+        match self
+            .revocations
+            .standing(verified.oid, verified.issued_ms(), now)
+        {
+            Standing::Valid => {}
+            Standing::Revoked => {
+                tracing::info!("admin token refused: revoked by identity");
+                return Err(admin_challenge(Some("invalid_token")));
+            }
+            Standing::Unknown => {
+                tracing::warn!("admin token not accepted: identity's revocation feed is silent");
+                return Err(GraphError::unavailable().into_response());
+            }
+        }
         if !verified
             .scopes
             .iter()
-            .any(|s| s.eq_ignore_ascii_case(well_known::ADMIN_SCOPE))
+            .any(|s| s.eq_ignore_ascii_case(well_known::MAIL_ADMIN_SCOPE))
         {
             return Err(GraphError::new(
                 StatusCode::FORBIDDEN,
                 "Authorization_RequestDenied",
-                "The token lacks the Directory.AccessAsUser.All scope.",
+                "The token lacks the Exchange.Manage scope.",
             )
             .into_response());
         }
-        let user = self.identity_user(token, &verified.oid.to_string()).await?;
-        let roles: Vec<String> = user["roles"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if roles.is_empty() {
+        let user = self.directory_user(&verified.oid.to_string()).await?;
+        if !user.account_enabled {
+            tracing::info!("admin token refused: the user is disabled");
+            return Err(admin_challenge(Some("invalid_token")));
+        }
+        if user.roles.is_empty() {
             return Err(GraphError::new(
                 StatusCode::FORBIDDEN,
                 "Authorization_RequestDenied",
@@ -206,45 +258,49 @@ impl TokenCheck {
         }
         Ok(AdminCaller {
             name: verified.upn,
-            roles,
-            token: Some(token.to_string()),
+            roles: user.roles,
+            local: false,
         })
     }
 
-    /// A user from identity's admin API, asked with the caller's token.
-    async fn identity_user(&self, token: &str, key: &str) -> Result<Value, Response> {
+    /// A user from identity's directory, by id or UPN.
+    pub(crate) async fn directory_user(&self, key: &str) -> Result<DirectoryUser, Response> {
+        let Some(d) = &self.directory else {
+            tracing::error!(
+                "the admin API needs identity's directory, but no relay application is configured (mail.identity.relay_client_id)"
+            );
+            return Err(GraphError::unavailable().into_response());
+        };
         let key: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
-        let res = self
+        let res = d
             .http
-            .get(format!("{}/v1.0/users/{key}", self.identity_url))
-            .bearer_auth(token)
+            .get(format!("{}/{key}", d.url))
+            .basic_auth(
+                form_encode(&d.client_id),
+                Some(form_encode(d.client_secret.expose_secret())),
+            )
             .send()
             .await
             .map_err(|e| {
-                tracing::warn!(error = %e, "identity's admin API is unreachable");
+                tracing::warn!(error = %e, "identity's directory is unreachable");
                 GraphError::unavailable().into_response()
             })?;
-        let status = res.status();
-        let body: Value = res.json().await.unwrap_or(Value::Null);
-        match status.as_u16() {
-            200 => Ok(body),
-            401 => Err(admin_challenge(Some("invalid_token"))),
-            403 => Err(GraphError::new(
-                StatusCode::FORBIDDEN,
-                "Authorization_RequestDenied",
-                body["error"]["message"]
-                    .as_str()
-                    .unwrap_or("Insufficient privileges to complete the operation.")
-                    .to_string(),
-            )
-            .into_response()),
+        match res.status().as_u16() {
+            200 => res.json().await.map_err(|e| {
+                tracing::error!(error = %e, "identity's directory answer is not understood");
+                GraphError::unavailable().into_response()
+            }),
             404 => Err(GraphError::not_found("No such user in the directory.").into_response()),
-            _ => {
-                tracing::warn!(%status, "identity's admin API failed");
+            status => {
+                tracing::warn!(status, "identity's directory lookup failed");
                 Err(GraphError::unavailable().into_response())
             }
         }
     }
+}
+
+fn form_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 /// What the admin handlers share.
@@ -550,8 +606,10 @@ fn only_keys(m: &Map<String, Value>, allowed: &[&str]) -> Result<(), Response> {
 }
 
 /// `POST /admin/v1/mailboxes` `{userPrincipalName, userId?, displayName?, mail?}`: creates
-/// the mailbox of an identity user. Without `userId` the user is looked up at identity
-/// with the caller's token.
+/// the mailbox of an identity user. Over the network the user is always looked up in
+/// identity's directory (by `userId`, else the UPN) and the directory's UPN, address and
+/// name are used; a `userId` or `mail` that disagrees with it is refused. The local CLI
+/// passes what it read from identity's data itself.
 async fn add_mailbox(State(s): State<AdminState>, who: AdminCaller, body: Bytes) -> Answer {
     let who = who.require(Permission::ManageMailboxes)?;
     let m = json_object(&body)?;
@@ -562,40 +620,59 @@ async fn add_mailbox(State(s): State<AdminState>, who: AdminCaller, body: Bytes)
             "userPrincipalName is required.",
         ))
     })?;
-    let (user_oid, upn, display_name, mail) = match string_field(&m, "userId")? {
-        Some(id) => {
-            let id = uuid::Uuid::parse_str(&id).map_err(|_| {
+    let user_id = string_field(&m, "userId")?
+        .map(|id| {
+            uuid::Uuid::parse_str(&id).map_err(|_| {
                 err(GraphError::bad_request(
                     "Request_BadRequest",
                     "userId must be a GUID.",
                 ))
-            })?;
-            (
-                id,
-                upn.clone(),
-                string_field(&m, "displayName")?.unwrap_or_else(|| upn.clone()),
-                string_field(&m, "mail")?,
-            )
+            })
+        })
+        .transpose()?;
+    let given_mail = string_field(&m, "mail")?;
+    let (user_oid, upn, display_name, mail) = match (who.local, s.tokens.as_deref()) {
+        (false, Some(tokens)) => {
+            let key = user_id.map_or_else(|| upn.clone(), |id| id.to_string());
+            let u = tokens.directory_user(&key).await?;
+            let disagrees = |what: &str| {
+                err(GraphError::bad_request(
+                    "Request_BadRequest",
+                    format!("{what} does not match the directory's user {}.", u.id),
+                ))
+            };
+            if !u.user_principal_name.eq_ignore_ascii_case(&upn) {
+                return Err(disagrees("userPrincipalName"));
+            }
+            if user_id.is_some_and(|id| id != u.id) {
+                return Err(disagrees("userId"));
+            }
+            if let Some(given) = &given_mail
+                && !u
+                    .mail
+                    .as_deref()
+                    .unwrap_or(&u.user_principal_name)
+                    .eq_ignore_ascii_case(given)
+            {
+                return Err(disagrees("mail"));
+            }
+            (u.id, u.user_principal_name, u.display_name, u.mail)
         }
-        None => {
-            let (Some(token), Some(tokens)) = (who.token.as_deref(), s.tokens.as_deref()) else {
+        (true, _) => {
+            let Some(id) = user_id else {
                 return Err(err(GraphError::bad_request(
                     "Request_BadRequest",
                     "userId is required when the directory cannot be asked.",
                 )));
             };
-            let u = tokens.identity_user(token, &upn).await?;
-            let id = u["id"]
-                .as_str()
-                .and_then(|i| uuid::Uuid::parse_str(i).ok())
-                .ok_or_else(|| err(GraphError::internal("identity's user has no id")))?;
             (
                 id,
-                u["userPrincipalName"].as_str().unwrap_or(&upn).to_string(),
-                u["displayName"].as_str().unwrap_or(&upn).to_string(),
-                u["mail"].as_str().map(str::to_string),
+                upn.clone(),
+                string_field(&m, "displayName")?.unwrap_or_else(|| upn.clone()),
+                given_mail,
             )
         }
+        (false, None) => return Err(err(GraphError::unavailable())),
     };
     let address = mail.unwrap_or_else(|| upn.clone()).to_lowercase();
     if !crate::graph::valid_address(&address) {

@@ -926,3 +926,56 @@ pub async fn signing_keys(store: &dyn IdentityStore) {
     assert!(!listed.iter().any(|k| k.kid == middle.kid));
     assert!(listed.contains(&first) && listed.contains(&last));
 }
+
+/// The revocation feed: users whose `tokens_valid_from` moved past a cursor (and past
+/// their creation), earliest first; the cursor itself is exclusive.
+pub async fn users_revoked_since(store: &dyn IdentityStore) {
+    // Far from the instants the other checks use.
+    let base = 400 * DAY;
+    // Created within the window, never revoked: not listed.
+    let mut quiet = sample_user("quiet");
+    quiet.created_at = t(base + SEC);
+    quiet.tokens_valid_from = t(base + SEC);
+    store.create_user(&quiet, None).await.expect("create quiet");
+    let first = new_user(store, "revoked-first").await;
+    let second = new_user(store, "revoked-second").await;
+    for (user, at) in [(&second, base + 2 * SEC), (&first, base + SEC)] {
+        store
+            .update_user(
+                user.id,
+                Box::new(move |mut u| {
+                    u.tokens_valid_from = t(at);
+                    Ok(u)
+                }),
+            )
+            .await
+            .expect("move tokens_valid_from");
+    }
+    let ids = |users: Vec<User>| -> Vec<Uuid> {
+        users
+            .into_iter()
+            .map(|u| u.id)
+            .filter(|id| [quiet.id, first.id, second.id].contains(id))
+            .collect()
+    };
+    let feed = store
+        .users_revoked_since(t(base))
+        .await
+        .expect("users_revoked_since");
+    assert!(
+        feed.windows(2)
+            .all(|w| w[0].tokens_valid_from <= w[1].tokens_valid_from),
+        "the feed is not ordered by tokens_valid_from"
+    );
+    assert_eq!(ids(feed), vec![first.id, second.id]);
+    let feed = store
+        .users_revoked_since(t(base + SEC))
+        .await
+        .expect("users_revoked_since");
+    assert_eq!(ids(feed), vec![second.id], "the cursor is exclusive");
+    let feed = store
+        .users_revoked_since(t(base + 2 * SEC))
+        .await
+        .expect("users_revoked_since");
+    assert_eq!(ids(feed), Vec::<Uuid>::new());
+}

@@ -7,6 +7,7 @@ use crate::{Document, Result, UpdateFn};
 use mailward_types::Upn;
 use mailward_types::model::{Application, Domain, Group, Resource, User};
 use mailward_types::records::SigningKey;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 // ---- settings ----
@@ -158,6 +159,25 @@ pub(super) async fn list_users(s: &SqliteStore) -> Result<Vec<User>> {
         .iter()
         .map(user_from_row)
         .collect()
+}
+
+pub(super) async fn users_revoked_since(
+    s: &SqliteStore,
+    since: OffsetDateTime,
+) -> Result<Vec<User>> {
+    sqlx::query(concat!(
+        "SELECT ",
+        user_cols!(),
+        " FROM users WHERE tokens_valid_from > $1 AND tokens_valid_from > created_at",
+        " ORDER BY tokens_valid_from, id"
+    ))
+    .bind(ms(since))
+    .fetch_all(&s.reader)
+    .await
+    .map_err(backend)?
+    .iter()
+    .map(user_from_row)
+    .collect()
 }
 
 pub(super) async fn update_user(s: &SqliteStore, user: Uuid, f: UpdateFn<User>) -> Result<User> {
