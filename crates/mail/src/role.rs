@@ -28,10 +28,12 @@ use crate::http::{self, Endpoints, Shared};
 /// The organization default created on first start: basic authentication on no protocol.
 pub const DEFAULT_POLICY_NAME: &str = "Block Basic Auth";
 
-/// How long a "could basic authentication work here?" answer is reused. Policy changes
-/// made through this instance's admin API apply at once; changes written to the store by
-/// another process (the CLI on the data directory) within this time.
-const BASIC_POSSIBLE_TTL: time::Duration = time::Duration::seconds(5);
+/// How long a "could basic authentication work here?" answer (which SASL mechanisms
+/// IMAP, POP3 and SMTP advertise) is reused: not at all. It is read from the store for
+/// each connection and again after STARTTLS, like the decision itself, so a policy change
+/// by the CLI in another process shows in the next greeting, not seconds later. The read
+/// is two small indexed queries on the reader pool.
+const BASIC_POSSIBLE_TTL: time::Duration = time::Duration::ZERO;
 
 /// Why the mail role could not start or stopped.
 #[derive(Debug, thiserror::Error)]
