@@ -15,14 +15,11 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "mailward", version, propagate_version = true)]
 pub struct Cli {
-    /// Data directory for local administration (and for `up`).
-    #[arg(
-        long,
-        global = true,
-        env = "MAILWARD_DATA",
-        default_value = "./mailward-data"
-    )]
-    pub data: PathBuf,
+    /// Data directory for local administration (and for `up`); default ./mailward-data.
+    /// Its `mailward.toml`, if any, is the configuration. It must agree with `data_dir`
+    /// of a configuration file that sets one.
+    #[arg(long, global = true, env = "MAILWARD_DATA")]
+    pub data: Option<PathBuf>,
     /// Configuration file (defaults apply when absent).
     #[arg(long, global = true, env = "MAILWARD_CONFIG")]
     pub config: Option<PathBuf>,
@@ -46,7 +43,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start every role on localhost with embedded storage (creates ./mailward-data on first run).
+    /// Start every role on localhost with embedded storage (creates ./mailward-data on first
+    /// run). Listeners come from the configuration (`identity.listen`, `[mail.listen]`),
+    /// moved by --port-offset.
     Up(UpArgs),
     /// Run roles from a configuration file (real deployments).
     Serve(ServeArgs),
@@ -92,8 +91,15 @@ pub struct UpArgs {
     #[arg(long, default_value = "mailward.localhost")]
     pub domain: String,
     /// Address identity listens on (port 0 picks a free port; the URL is printed).
-    #[arg(long, default_value = "127.0.0.1:8443")]
-    pub identity_listen: std::net::SocketAddr,
+    /// Default: `identity.listen` of the configuration, 127.0.0.1:8443.
+    #[arg(long)]
+    pub identity_listen: Option<std::net::SocketAddr>,
+    /// Add this to the port of every listener (identity, and the mail role's HTTPS,
+    /// IMAP/IMAPS, POP3/POP3S and submission/submissions), so a second instance with
+    /// its own --data can run beside the first, e.g. `--port-offset 10`. Listeners on
+    /// port 0 stay on a free port; --identity-listen is taken as given.
+    #[arg(long, default_value_t = 0)]
+    pub port_offset: u16,
     /// Host name clients use (must match the TLS certificate).
     #[arg(long, default_value = "localhost")]
     pub host: String,
