@@ -235,6 +235,7 @@ pub async fn start(cfg: MailConfig, deps: MailDeps) -> Result<Mail, MailError> {
         endpoints,
         admin: Some(Arc::new(admin_tokens)),
         max_message_size: cfg.max_message_size,
+        relay: relay.is_some(),
     });
     Ok(Mail {
         listeners,
@@ -336,6 +337,7 @@ impl Mail {
             self.shared.endpoints.local_domains.clone(),
         );
         smtp_cfg.max_message_size = u64::from(self.shared.max_message_size);
+        smtp_cfg.relay = self.shared.relay;
         let smtp = Arc::new(mailward_smtp::SmtpServer {
             store: store.clone(),
             auth,

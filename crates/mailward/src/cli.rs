@@ -1,6 +1,7 @@
 //! Command-line interface: every subcommand, its flags and `--help` text, dispatched to
 //! `runtime` (servers), `admin` (directory and log commands) or `mailcli` (mail
-//! administration: authentication policies, mailboxes, the organization default).
+//! administration: authentication policies, mailboxes, the organization default, the
+//! outbound queue).
 
 use crate::{admin, login, mailcli, runtime};
 use clap::{Args, Parser, Subcommand};
@@ -79,6 +80,10 @@ pub enum Command {
     /// -DefaultAuthenticationPolicy).
     #[command(subcommand)]
     Org(OrgCmd),
+    /// Outbound mail waiting for the smarthost or given up on (Get-Queue, Retry-Queue,
+    /// Remove-Message).
+    #[command(subcommand)]
+    Queue(QueueCmd),
     /// Sign in to a remote instance with the device code flow (for --remote).
     Login(login::LoginArgs),
     /// Forget the remote sign-in.
@@ -174,6 +179,18 @@ pub enum MailboxCmd {
         #[arg(long, value_name = "NAME|none")]
         authentication_policy: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    /// List queued and failed outbound messages, oldest first.
+    List,
+    /// Show one entry.
+    Show { id: String },
+    /// Try an entry again now (a failed one too).
+    Retry { id: String },
+    /// Delete an entry without sending it.
+    Delete { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -435,7 +452,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(ref args) => runtime::serve(&cli, args).await,
         Command::Login(ref args) => login::login(&cli, args).await,
         Command::Logout => login::logout(),
-        Command::Authpolicy(_) | Command::Mailbox(_) | Command::Org(_) => mailcli::run(cli).await,
+        Command::Authpolicy(_) | Command::Mailbox(_) | Command::Org(_) | Command::Queue(_) => {
+            mailcli::run(cli).await
+        }
         _ => admin::run(cli).await,
     }
 }

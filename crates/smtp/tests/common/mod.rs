@@ -42,7 +42,12 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+/// Submission with a relay route (remote recipients are queued).
 pub async fn env() -> Env {
+    env_with(|c| c.relay = true).await
+}
+
+pub async fn env_with(f: impl FnOnce(&mut SmtpConfig)) -> Env {
     let t = mail::start_identity().await;
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir_all(dir.path().join("mail")).expect("mail dir");
@@ -64,6 +69,7 @@ pub async fn env() -> Env {
     });
     let mut config = SmtpConfig::new("mail.contoso.test", vec!["contoso.test".into()]);
     config.max_message_size = MAX_SIZE;
+    f(&mut config);
     let server = Arc::new(SmtpServer {
         store: store.clone(),
         auth: pipeline.clone(),
