@@ -5,6 +5,7 @@ shown again after a first `up` that failed, until it has been used."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -193,5 +194,21 @@ def test_the_bootstrap_password_survives_a_failed_first_up_until_it_is_used(tmp)
         banner = server.banner
         assert first not in banner
         assert f"mailward user set {server.admin_upn} --generate-password" in banner
+    finally:
+        stop_mailward(server)
+
+
+def test_the_readme_example_policy_imports(tmp):
+    """`mailward ca import policy.json` as the README shows it, with the shipped example."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "policy.json"
+    doc = json.loads(example.read_text())
+    server = start_mailward(tmp)
+    try:
+        res = server.cli("ca", "import", str(example))
+        assert "imported" in res.stdout.lower() or doc["displayName"] in res.stdout, res.stdout
+        shown = json.loads(server.cli("ca", "show", doc["id"]).stdout)
+        assert shown["displayName"] == doc["displayName"]
+        assert shown["state"] == "enabledForReportingButNotEnforced"
+        assert shown["grantControls"]["builtInControls"] == ["block"]
     finally:
         stop_mailward(server)
