@@ -212,3 +212,14 @@ def test_the_readme_example_policy_imports(tmp):
         assert shown["grantControls"]["builtInControls"] == ["block"]
     finally:
         stop_mailward(server)
+
+
+def test_queue_commands_on_the_local_data(mailward):
+    out = mailward.cli("queue", "list").stdout
+    assert "the queue is empty" in out, out
+    assert json.loads(mailward.cli("queue", "list", "--json").stdout) == {"value": []}
+    missing = "00000000-0000-4000-8000-000000000000"
+    for command in ("show", "retry", "delete"):
+        res = mailward.cli("queue", command, missing, check=False)
+        assert res.returncode != 0
+        assert f"No queue entry {missing}." in res.stderr, res.stderr
