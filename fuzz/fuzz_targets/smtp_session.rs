@@ -67,10 +67,11 @@ fuzz_target!(|data: &[u8]| {
                     }),
                     Action::CheckRecipient(to) => {
                         assert!(to.contains('@'));
-                        session.rcpt_result(match choice % 4 {
+                        session.rcpt_result(match choice % 5 {
                             0 => RcptOutcome::Local,
                             1 => RcptOutcome::Remote,
                             2 => RcptOutcome::Unknown,
+                            3 => RcptOutcome::NoRoute,
                             _ => RcptOutcome::Unavailable,
                         })
                     }

@@ -130,6 +130,7 @@ class Mailward:
     proc: subprocess.Popen
     stderr_path: Path
     mail: MailEndpoints | None = None
+    banner: str = ""
 
     def at(self, path: str) -> str:
         """A page or endpoint on identity's host (paths such as /login, /devicelogin)."""
@@ -190,17 +191,30 @@ def _read_lines(stream, q: queue.Queue) -> None:
     q.put(None)
 
 
-def _start_mailward(data: Path, *extra: str, config_extra: str = "") -> Mailward:
+def _start_mailward(
+    data: Path,
+    *extra: str,
+    config_extra: str = "",
+    config: str | None = None,
+    identity_listen: str | None = "127.0.0.1:0",
+    cwd: Path | None = None,
+) -> Mailward:
+    """`config` replaces the whole `mailward.toml`; `identity_listen=None` leaves the
+    identity listener to the configuration; `cwd` is where the server runs."""
     binary = _mailward_bin()
-    (data / "mailward.toml").write_text(CONFIG_TEMPLATE.format(data_dir=str(data)) + config_extra)
+    if config is None:
+        config = CONFIG_TEMPLATE.format(data_dir=str(data)) + config_extra
+    (data / "mailward.toml").write_text(config)
     stderr_path = data / "mailward.stderr.log"
     stderr = open(stderr_path, "w")
+    listen = ["--identity-listen", identity_listen] if identity_listen else []
     proc = subprocess.Popen(
-        [binary, "up", "--data", str(data), "--identity-listen", "127.0.0.1:0", *extra],
+        [binary, "up", "--data", str(data), *listen, *extra],
         stdout=subprocess.PIPE,
         stderr=stderr,
         stdin=subprocess.DEVNULL,
         text=True,
+        cwd=cwd,
     )
     stderr.close()
     lines: queue.Queue = queue.Queue()
@@ -241,7 +255,9 @@ def _start_mailward(data: Path, *extra: str, config_extra: str = "") -> Mailward
     parts = urlsplit(url)
     ca = field_of(r"^\s+CA\s+(\S+)\s*$")
     admin_upn = field_of(r"^\s+bootstrap admin\s+(\S+@\S+)\s*$")
-    admin_password = field_of(r"^\s+password\s+(\S+)\s*$")
+    # Shown until the bootstrap admin has signed in or changed it.
+    m = re.search(r"^\s+password\s+(\S+)\s*$", text, re.M)
+    admin_password = m.group(1) if m else ""
     mail = None
     m = re.search(r"^\s+mail\s+(https://\S+)\s*$", text, re.M)
     if m:
@@ -267,6 +283,7 @@ def _start_mailward(data: Path, *extra: str, config_extra: str = "") -> Mailward
         proc=proc,
         stderr_path=stderr_path,
         mail=mail,
+        banner=text,
     )
 
     # Ready when discovery answers over TLS with the test CA.

@@ -1,13 +1,15 @@
 //! First-start setup of a tenant: tenant id, the default domain, identity's own resource,
 //! the mail resource, the first-party public clients and the admin center's web client.
-//! Idempotent: a second start finds everything in place and changes nothing.
+//! Idempotent: a second start finds everything in place and changes nothing. Also the
+//! bootstrap admin of `mailward up`, whose generated password is kept sealed and shown
+//! until it has been used.
 
 use crate::config::IdentityConfig;
 use mailward_store::{DynStore, StoreError};
 use mailward_types::model::{
     Application, AuthenticationMode, ClientKind, Domain, GrantType, Resource, TokenAlg, well_known,
 };
-use mailward_types::{ClientId, RedirectUri};
+use mailward_types::{ClientId, RedirectUri, Secret};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -225,4 +227,164 @@ async fn ensure_app(
             None,
         )
         .await
+}
+
+/// Settings key of the bootstrap admin's object id (set once, on creation).
+const BOOTSTRAP_ADMIN: &str = "bootstrap_admin";
+/// Settings key of the bootstrap admin's generated password, sealed with the master key
+/// (base64); emptied once the admin has used or replaced it.
+const BOOTSTRAP_PASSWORD: &str = "bootstrap_admin_password";
+
+/// The first administrator `mailward up` creates, as the banner shows it.
+#[derive(Debug)]
+pub struct BootstrapAdmin {
+    pub upn: String,
+    /// Created by this call.
+    pub created: bool,
+    /// The generated password while it is still the admin's password and nobody has
+    /// signed in with it; `None` afterwards.
+    pub password: Option<Secret<String>>,
+}
+
+/// Why the bootstrap admin could not be created or read.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("creating the bootstrap admin: {0}")]
+    Create(#[from] crate::directory::AdminError),
+    #[error("the bootstrap admin's password: {0}")]
+    Sealed(String),
+}
+
+/// Creates the first Global Administrator `admin@<domain>` with `password` on the first
+/// call. The password is kept sealed and returned by every later call until the admin has
+/// signed in (a successful sign-in or a registered MFA method) or the password changed, so
+/// a first start that fails after this point (a port in use) does not lose it.
+pub async fn bootstrap_admin(
+    ctx: &crate::Ctx,
+    domain: &str,
+    password: Secret<String>,
+    now: OffsetDateTime,
+) -> Result<BootstrapAdmin, BootstrapError> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    let store = ctx.store();
+    let Some(id) = store.get_setting(BOOTSTRAP_ADMIN).await? else {
+        let upn = format!("admin@{domain}");
+        let user = crate::directory_for(ctx)
+            .add_user(
+                crate::directory::NewUser {
+                    user_principal_name: upn.clone(),
+                    display_name: Some("Administrator".into()),
+                    mail: None,
+                    password: Some(password.clone()),
+                    roles: vec![
+                        mailward_types::model::Role::GlobalAdministrator
+                            .as_str()
+                            .to_string(),
+                    ],
+                    account_enabled: Some(true),
+                    on_premises_immutable_id: None,
+                },
+                mailward_types::model::UserSource::Cloud,
+                now,
+            )
+            .await?;
+        let sealed = ctx
+            .sealer()
+            .try_seal(password.expose_secret().as_bytes())
+            .map_err(|e| BootstrapError::Sealed(e.to_string()))?;
+        store
+            .put_setting(BOOTSTRAP_PASSWORD, &STANDARD.encode(sealed))
+            .await?;
+        store
+            .put_setting(BOOTSTRAP_ADMIN, &user.id.to_string())
+            .await?;
+        return Ok(BootstrapAdmin {
+            upn,
+            created: true,
+            password: Some(password),
+        });
+    };
+    let user = match Uuid::parse_str(&id) {
+        Ok(id) => store.user_by_id(id).await?,
+        Err(_) => None,
+    };
+    let Some(user) = user else {
+        return Ok(BootstrapAdmin {
+            upn: format!("admin@{domain}"),
+            created: false,
+            password: None,
+        });
+    };
+    let upn = user.upn.as_str().to_string();
+    let kept = store
+        .get_setting(BOOTSTRAP_PASSWORD)
+        .await?
+        .filter(|v| !v.is_empty());
+    let Some(kept) = kept else {
+        return Ok(BootstrapAdmin {
+            upn,
+            created: false,
+            password: None,
+        });
+    };
+    let opened = STANDARD
+        .decode(kept)
+        .map_err(|e| BootstrapError::Sealed(e.to_string()))
+        .and_then(|sealed| {
+            ctx.sealer()
+                .open(&sealed)
+                .map_err(|e| BootstrapError::Sealed(e.to_string()))
+        })
+        .and_then(|raw| {
+            String::from_utf8(raw).map_err(|e| BootstrapError::Sealed(e.to_string()))
+        })?;
+    let password = Secret::new(opened);
+    if admin_used_password(ctx, &user, &password).await? {
+        store.put_setting(BOOTSTRAP_PASSWORD, "").await?;
+        return Ok(BootstrapAdmin {
+            upn,
+            created: false,
+            password: None,
+        });
+    }
+    Ok(BootstrapAdmin {
+        upn,
+        created: false,
+        password: Some(password),
+    })
+}
+
+/// Whether the bootstrap admin has signed in or no longer has the generated password.
+async fn admin_used_password(
+    ctx: &crate::Ctx,
+    user: &mailward_types::model::User,
+    password: &Secret<String>,
+) -> Result<bool, BootstrapError> {
+    let store = ctx.store();
+    let signed_in = !store
+        .signins(&mailward_types::records::SignInFilter {
+            user: Some(user.upn.as_str().to_string()),
+            result: Some(mailward_types::records::SignInResult::Success),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await?
+        .is_empty();
+    if signed_in
+        || store.totp(user.id).await?.is_some()
+        || !store.passkeys(user.id).await?.is_empty()
+    {
+        return Ok(true);
+    }
+    let Some(hash) = store.password_hash(user.id).await? else {
+        return Ok(true);
+    };
+    match ctx.passwords().verify(&hash, password).await {
+        Ok(same) => Ok(!same),
+        // The pool is idle at start; if it is not, show the password once more.
+        Err(_) => Ok(false),
+    }
 }

@@ -225,6 +225,40 @@ impl ListenConfig {
     }
 }
 
+impl ListenConfig {
+    /// Adds `offset` to every listener's port (`mailward up --port-offset`, a second
+    /// instance beside the first). Listeners that are off or on port 0 stay as they are.
+    pub fn shift_ports(&mut self, offset: u16) -> Result<(), String> {
+        for l in LISTENERS {
+            let slot = match l {
+                Listener::Http => &mut self.http,
+                Listener::Imap => &mut self.imap,
+                Listener::Imaps => &mut self.imaps,
+                Listener::Pop3 => &mut self.pop3,
+                Listener::Pop3s => &mut self.pop3s,
+                Listener::Submission => &mut self.submission,
+                Listener::Submissions => &mut self.submissions,
+            };
+            let Ok(mut addr) = slot.parse::<SocketAddr>() else {
+                continue;
+            };
+            if addr.port() == 0 {
+                continue;
+            }
+            let port = addr.port().checked_add(offset).ok_or_else(|| {
+                format!(
+                    "mail.listen.{}: port {} + {offset} is beyond 65535",
+                    l.key(),
+                    addr.port()
+                )
+            })?;
+            addr.set_port(port);
+            *slot = addr.to_string();
+        }
+        Ok(())
+    }
+}
+
 /// `[mail.identity]`: how the mail role reaches identity when identity does not run in
 /// the same process. The strings are empty under `mailward up` and `serve --role
 /// identity,mail`.
@@ -452,5 +486,22 @@ mod tests {
         assert_eq!(l.imap, "0.0.0.0:0");
         assert_eq!(l.http, "127.0.0.1:0");
         assert_eq!(l.pop3, "");
+    }
+
+    #[test]
+    fn shift_ports_moves_every_listener_but_off_and_random_ones() {
+        let mut l = ListenConfig {
+            pop3: String::new(),
+            imap: "0.0.0.0:0".into(),
+            ..ListenConfig::default()
+        };
+        l.shift_ports(10).expect("shift");
+        assert_eq!(l.http, "127.0.0.1:8456");
+        assert_eq!(l.imaps, "127.0.0.1:2003");
+        assert_eq!(l.submissions, "127.0.0.1:1475");
+        assert_eq!(l.imap, "0.0.0.0:0");
+        assert_eq!(l.pop3, "");
+        let err = ListenConfig::default().shift_ports(65000).unwrap_err();
+        assert!(err.starts_with("mail.listen.http:"), "{err}");
     }
 }

@@ -1,8 +1,8 @@
 //! Submitting a message outside SMTP (the REST API's `sendMail`): recipients with a
 //! mailbox here get it in their INBOX, recipients of other domains go to the relay
-//! queue, and a recipient in a local domain without a mailbox refuses the whole message
-//! before anything is stored — the same classification SMTP submission applies per
-//! `RCPT TO`.
+//! queue, and a recipient in a local domain without a mailbox, or of another domain when
+//! nothing relays, refuses the whole message before anything is stored — the same
+//! classification SMTP submission applies per `RCPT TO`.
 
 use mailward_mailstore::{MailStore, NewOutbound, StoreError};
 use time::OffsetDateTime;
@@ -14,6 +14,9 @@ pub(crate) enum SubmitError {
     /// Local-domain addresses without a mailbox.
     #[error("no mailbox for {}", .0.join(", "))]
     UnknownRecipients(Vec<String>),
+    /// Other domains' addresses, and no smarthost to relay to.
+    #[error("no route to {}", .0.join(", "))]
+    NoRoute(Vec<String>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -25,10 +28,12 @@ pub(crate) struct Submitted {
     pub queued: usize,
 }
 
-/// Delivers or queues `raw` for `recipients` (lowercase), sent by `from`.
+/// Delivers or queues `raw` for `recipients` (lowercase), sent by `from`; `relay`: other
+/// domains have a route (a smarthost).
 pub(crate) async fn submit(
     store: &dyn MailStore,
     local_domains: &[String],
+    relay: bool,
     from: &str,
     recipients: &[String],
     raw: &[u8],
@@ -56,6 +61,9 @@ pub(crate) async fn submit(
     }
     if !unknown.is_empty() {
         return Err(SubmitError::UnknownRecipients(unknown));
+    }
+    if !remotes.is_empty() && !relay {
+        return Err(SubmitError::NoRoute(remotes));
     }
     if !remotes.is_empty() {
         store

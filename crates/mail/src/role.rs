@@ -29,10 +29,12 @@ use crate::http::{self, Endpoints, Shared};
 /// The organization default created on first start: basic authentication on no protocol.
 pub const DEFAULT_POLICY_NAME: &str = "Block Basic Auth";
 
-/// How long a "could basic authentication work here?" answer is reused. Policy changes
-/// made through this instance's admin API apply at once; changes written to the store by
-/// another process (the CLI on the data directory) within this time.
-const BASIC_POSSIBLE_TTL: time::Duration = time::Duration::seconds(5);
+/// How long a "could basic authentication work here?" answer (which SASL mechanisms
+/// IMAP, POP3 and SMTP advertise) is reused: not at all. It is read from the store for
+/// each connection and again after STARTTLS, like the decision itself, so a policy change
+/// by the CLI in another process shows in the next greeting, not seconds later. The read
+/// is two small indexed queries on the reader pool.
+const BASIC_POSSIBLE_TTL: time::Duration = time::Duration::ZERO;
 
 /// Why the mail role could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -270,6 +272,7 @@ pub async fn start(cfg: MailConfig, deps: MailDeps) -> Result<Mail, MailError> {
         endpoints,
         admin: Some(Arc::new(admin_tokens)),
         max_message_size: cfg.max_message_size,
+        relay: relay.is_some(),
     });
     Ok(Mail {
         listeners,
@@ -396,6 +399,7 @@ impl Mail {
         smtp_cfg.login_timeout = login_timeout(&self.limits);
         smtp_cfg.max_connections = self.limits.smtp_max_connections;
         smtp_cfg.max_connections_per_address = self.limits.smtp_max_connections_per_address;
+        smtp_cfg.relay = self.shared.relay;
         let smtp = Arc::new(mailward_smtp::SmtpServer {
             store: store.clone(),
             auth,

@@ -233,11 +233,6 @@ async fn autodiscover_v2_answers_like_exchange_online() {
     let c = e.client();
     let cases = [
         (
-            "/autodiscover/autodiscover.json?Email=a%40contoso.test&Protocol=activesync&RedirectCount=3",
-            "activesync",
-            "/Microsoft-Server-ActiveSync",
-        ),
-        (
             "/autodiscover/autodiscover.json?email=a%40contoso.test&protocol=AutodiscoverV1",
             "AutodiscoverV1",
             "/autodiscover/autodiscover.xml",
@@ -248,9 +243,9 @@ async fn autodiscover_v2_answers_like_exchange_online() {
             "/api",
         ),
         (
-            "/Autodiscover/Autodiscover.json/v1.0/a%40contoso.test?Protocol=ActiveSync",
-            "ActiveSync",
-            "/Microsoft-Server-ActiveSync",
+            "/Autodiscover/Autodiscover.json/v1.0/a%40contoso.test?Protocol=Rest",
+            "Rest",
+            "/api",
         ),
     ];
     for (path, protocol, url_path) in cases {
@@ -272,6 +267,15 @@ async fn autodiscover_v2_answers_like_exchange_online() {
     for (path, code) in [
         (
             "/autodiscover/autodiscover.json?Email=a%40contoso.test&Protocol=Imap",
+            "InvalidProtocol",
+        ),
+        // ActiveSync is not served (its endpoint answers 501), so it is not advertised.
+        (
+            "/autodiscover/autodiscover.json?Email=a%40contoso.test&Protocol=activesync&RedirectCount=3",
+            "InvalidProtocol",
+        ),
+        (
+            "/Autodiscover/Autodiscover.json/v1.0/a%40contoso.test?Protocol=ActiveSync",
             "InvalidProtocol",
         ),
         (
@@ -300,7 +304,7 @@ async fn autodiscover_v2_answers_like_exchange_online() {
     .await;
     assert_eq!(
         body["ErrorMessage"],
-        "The given protocol value 'Ews' is invalid. Supported values are 'ActiveSync,AutodiscoverV1,Rest'."
+        "The given protocol value 'Ews' is invalid. Supported values are 'AutodiscoverV1,Rest'."
     );
 }
 

@@ -224,3 +224,55 @@ async fn shutdown_stops_the_listeners() {
         );
     }
 }
+
+/// The SASL mechanisms a fresh connection advertises: SMTP's `AUTH` line after EHLO and
+/// POP3's `SASL` line of CAPA, both over implicit TLS.
+async fn advertised(e: &common::Env) -> (String, String) {
+    let mut smtp = tls(&e.t.ca_pem, e.port(Listener::Submissions)).await;
+    line(&mut smtp).await;
+    let ehlo = cmd(&mut smtp, "EHLO client.test", "250 ").await;
+    let auth = ehlo
+        .iter()
+        .find(|l| l[4..].starts_with("AUTH "))
+        .cloned()
+        .unwrap_or_default();
+    let mut pop = tls(&e.t.ca_pem, e.port(Listener::Pop3s)).await;
+    line(&mut pop).await;
+    let capa = cmd(&mut pop, "CAPA", ".").await;
+    let sasl = capa
+        .iter()
+        .find(|l| l.starts_with("SASL "))
+        .cloned()
+        .unwrap_or_default();
+    (auth.trim().to_string(), sasl.trim().to_string())
+}
+
+#[tokio::test]
+async fn a_policy_change_by_another_process_is_advertised_on_the_next_connection() {
+    let e = env().await;
+    let (auth, sasl) = advertised(&e).await;
+    assert!(!auth.contains("PLAIN"), "blocked by default: {auth}");
+    assert!(!sasl.contains("PLAIN"), "blocked by default: {sasl}");
+
+    // What `mailward authpolicy` and `org set` do: their own store on the data directory.
+    let cli = mailward_mailstore::sqlite::SqliteMailStore::open(&e.dir.path().join("mail"))
+        .await
+        .expect("second store on the same data");
+    use mailward_authpolicy::{AuthenticationPolicy, PolicyName, Protocol, Switch, SwitchKind};
+    use mailward_mailstore::MailStore;
+    let mut policy = AuthenticationPolicy::new(PolicyName::try_from("AllowPopSmtp").expect("name"));
+    for p in [Protocol::Pop, Protocol::Smtp] {
+        policy.set(
+            Switch::new(SwitchKind::AllowBasicAuth, p).expect("switch"),
+            true,
+        );
+    }
+    cli.put_auth_policy(&policy).await.expect("put policy");
+    cli.set_default_auth_policy(Some("AllowPopSmtp"))
+        .await
+        .expect("default");
+
+    let (auth, sasl) = advertised(&e).await;
+    assert!(auth.contains("PLAIN") && auth.contains("LOGIN"), "{auth}");
+    assert!(sasl.contains("PLAIN"), "{sasl}");
+}

@@ -363,7 +363,17 @@ async fn send_list_read_flag_move_and_delete() {
 
 #[tokio::test]
 async fn send_mail_refuses_bad_requests_without_storing_anything() {
-    let e = env_with(|c| c.max_message_size = 4096).await;
+    // A smarthost where nothing listens: remote mail has a route and waits in the queue.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let e = env_with(|c| {
+        c.max_message_size = 4096;
+        c.smarthost.host = "localhost".into();
+        c.smarthost.port = closed;
+    })
+    .await;
     let alice = mail::add_user(&e.t, "sender").await;
     let bob = mail::add_user(&e.t, "rcpt").await;
     e.mailbox(&bob).await;
@@ -443,4 +453,32 @@ async fn send_mail_refuses_bad_requests_without_storing_anything() {
     )
     .await;
     assert_eq!(status, 202);
+}
+
+#[tokio::test]
+async fn send_mail_to_another_domain_without_a_smarthost_is_refused() {
+    let e = env().await;
+    let alice = mail::add_user(&e.t, "sender").await;
+    let bob = mail::add_user(&e.t, "rcpt").await;
+    e.mailbox(&bob).await;
+    let a = e.token(&alice, RW).await;
+    let bob_addr = format!("rcpt@{DOMAIN}");
+    let (status, body) = send(
+        &e,
+        &a,
+        json!({"message": {"toRecipients": to(&["someone@example.net", &bob_addr]), "subject": "out"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "ErrorInvalidRecipients");
+    assert_eq!(
+        body["error"]["message"],
+        "No route to other domains (no smarthost is configured) for: someone@example.net."
+    );
+    assert!(e.store.queue().await.expect("queue").is_empty());
+    assert_eq!(
+        count(&e, &bob, SpecialUse::Inbox).await,
+        0,
+        "nothing delivered"
+    );
 }

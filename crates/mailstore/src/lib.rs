@@ -143,7 +143,7 @@ pub trait MailStore: Send + Sync + std::fmt::Debug + 'static {
     async fn enqueue(&self, msg: NewOutbound<'_>) -> Result<Uuid>;
     /// Up to `limit` queued messages whose next attempt is due at `now`.
     async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Outbound>>;
-    /// Delivered to the smarthost: removed from the queue.
+    /// Delivered to the smarthost, or deleted by an admin: removed from the queue.
     async fn outbound_done(&self, id: Uuid) -> Result<()>;
     /// A failed attempt: records the error and when to try next (`None` = give up; the
     /// entry stays with state `failed` for the admin to see).
@@ -153,6 +153,10 @@ pub trait MailStore: Send + Sync + std::fmt::Debug + 'static {
         error: &str,
         next_attempt: Option<OffsetDateTime>,
     ) -> Result<()>;
+    /// An admin's retry: the entry is `queued` and due at `now` (a `failed` one too);
+    /// attempts and the last error are kept.
+    async fn outbound_reschedule(&self, id: Uuid, now: OffsetDateTime) -> Result<()>;
+    /// Every entry, oldest first.
     async fn queue(&self) -> Result<Vec<Outbound>>;
 
     // ---- authentication policies (Exchange's model) --------------------------------

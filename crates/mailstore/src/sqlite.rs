@@ -522,6 +522,10 @@ impl MailStore for SqliteMailStore {
         queue::outbound_retry(self, id, error, next_attempt).await
     }
 
+    async fn outbound_reschedule(&self, id: Uuid, now: OffsetDateTime) -> Result<()> {
+        queue::outbound_reschedule(self, id, now).await
+    }
+
     async fn queue(&self) -> Result<Vec<Outbound>> {
         queue::queue(self).await
     }

@@ -1,6 +1,7 @@
 //! Command-line interface: every subcommand, its flags and `--help` text, dispatched to
 //! `runtime` (servers), `admin` (directory and log commands) or `mailcli` (mail
-//! administration: authentication policies, mailboxes, the organization default).
+//! administration: authentication policies, mailboxes, the organization default, the
+//! outbound queue).
 
 use crate::{admin, login, mailcli, runtime};
 use clap::{Args, Parser, Subcommand};
@@ -15,14 +16,11 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "mailward", version, propagate_version = true)]
 pub struct Cli {
-    /// Data directory for local administration (and for `up`).
-    #[arg(
-        long,
-        global = true,
-        env = "MAILWARD_DATA",
-        default_value = "./mailward-data"
-    )]
-    pub data: PathBuf,
+    /// Data directory for local administration (and for `up`); default ./mailward-data.
+    /// Its `mailward.toml`, if any, is the configuration. It must agree with `data_dir`
+    /// of a configuration file that sets one.
+    #[arg(long, global = true, env = "MAILWARD_DATA")]
+    pub data: Option<PathBuf>,
     /// Configuration file (defaults apply when absent).
     #[arg(long, global = true, env = "MAILWARD_CONFIG")]
     pub config: Option<PathBuf>,
@@ -46,7 +44,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Start every role on localhost with embedded storage (creates ./mailward-data on first run).
+    /// Start every role on localhost with embedded storage (creates ./mailward-data on first
+    /// run). Listeners come from the configuration (`identity.listen`, `[mail.listen]`),
+    /// moved by --port-offset.
     Up(UpArgs),
     /// Run roles from a configuration file (real deployments).
     Serve(ServeArgs),
@@ -80,6 +80,10 @@ pub enum Command {
     /// -DefaultAuthenticationPolicy).
     #[command(subcommand)]
     Org(OrgCmd),
+    /// Outbound mail waiting for the smarthost or given up on (Get-Queue, Retry-Queue,
+    /// Remove-Message).
+    #[command(subcommand)]
+    Queue(QueueCmd),
     /// Sign in to a remote instance with the device code flow (for --remote).
     Login(login::LoginArgs),
     /// Forget the remote sign-in.
@@ -92,8 +96,15 @@ pub struct UpArgs {
     #[arg(long, default_value = "mailward.localhost")]
     pub domain: String,
     /// Address identity listens on (port 0 picks a free port; the URL is printed).
-    #[arg(long, default_value = "127.0.0.1:8443")]
-    pub identity_listen: std::net::SocketAddr,
+    /// Default: `identity.listen` of the configuration, 127.0.0.1:8443.
+    #[arg(long)]
+    pub identity_listen: Option<std::net::SocketAddr>,
+    /// Add this to the port of every listener (identity, and the mail role's HTTPS,
+    /// IMAP/IMAPS, POP3/POP3S and submission/submissions), so a second instance with
+    /// its own --data can run beside the first, e.g. `--port-offset 10`. Listeners on
+    /// port 0 stay on a free port; --identity-listen is taken as given.
+    #[arg(long, default_value_t = 0)]
+    pub port_offset: u16,
     /// Host name clients use (must match the TLS certificate).
     #[arg(long, default_value = "localhost")]
     pub host: String,
@@ -168,6 +179,18 @@ pub enum MailboxCmd {
         #[arg(long, value_name = "NAME|none")]
         authentication_policy: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    /// List queued and failed outbound messages, oldest first.
+    List,
+    /// Show one entry.
+    Show { id: String },
+    /// Try an entry again now (a failed one too).
+    Retry { id: String },
+    /// Delete an entry without sending it.
+    Delete { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -450,7 +473,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(ref args) => runtime::serve(&cli, args).await,
         Command::Login(ref args) => login::login(&cli, args).await,
         Command::Logout => login::logout(),
-        Command::Authpolicy(_) | Command::Mailbox(_) | Command::Org(_) => mailcli::run(cli).await,
+        Command::Authpolicy(_) | Command::Mailbox(_) | Command::Org(_) | Command::Queue(_) => {
+            mailcli::run(cli).await
+        }
         _ => admin::run(cli).await,
     }
 }

@@ -5,6 +5,7 @@
 use mailward_identity::IdentityConfig;
 use mailward_mail::MailConfig;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The whole file.
@@ -148,12 +149,35 @@ impl Default for LogConfig {
 /// Keys that are valid but absent from the serialised defaults (optional values).
 const OPTIONAL_KEYS: &[&str] = &["identity.webauthn.rp_id"];
 
+/// A configuration file as loaded: the configuration, and which keys the file itself
+/// names (the others are defaults), so command-line options know what they may override.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// Dotted key paths of the values the file sets, e.g. `data_dir`, `identity.listen`.
+    pub keys: BTreeSet<String>,
+}
+
+impl Loaded {
+    /// Whether the file sets this key (a dotted path).
+    pub fn sets(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
+}
+
 impl Config {
     /// Loads and checks a file; `Err` lists every problem, one per line.
-    pub fn load(path: &Path) -> Result<Config, Vec<String>> {
+    pub fn load(path: &Path) -> Result<Loaded, Vec<String>> {
         let text =
             std::fs::read_to_string(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
-        Config::parse(&text)
+        let config = Config::parse(&text)?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| vec![e.message().into()])?;
+        let mut leaves = vec![];
+        collect_leaves(&table, "", &mut leaves);
+        Ok(Loaded {
+            config,
+            keys: leaves.into_iter().map(|(k, _)| k).collect(),
+        })
     }
 
     pub fn parse(text: &str) -> Result<Config, Vec<String>> {
@@ -288,6 +312,17 @@ mod tests {
         let text = include_str!("../../../mailward.toml");
         let cfg = Config::parse(text).unwrap();
         assert_eq!(cfg.version, 1);
+    }
+
+    #[test]
+    fn load_names_the_keys_the_file_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mailward.toml");
+        std::fs::write(&path, "[identity]\nlisten = \"127.0.0.1:9443\"\n").unwrap();
+        let loaded = Config::load(&path).unwrap();
+        assert!(loaded.sets("identity.listen"));
+        assert!(!loaded.sets("data_dir"));
+        assert!(!loaded.sets("identity.public_url"));
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Mail administration commands, after Exchange's cmdlets: `authpolicy` (authentication
-//! policies), `mailbox` (mailboxes and their policy) and `org` (the organization default).
+//! policies), `mailbox` (mailboxes and their policy), `org` (the organization default) and
+//! `queue` (outbound mail waiting for the smarthost).
 //! Every command is a request to the mail admin API, sent either to the mail role's admin
 //! router in-process over the local data directory (marked as the local administrator)
 //! or over HTTPS to `--mail-url` with the token of `mailward login`.
 
 use crate::admin::{self, ApiError, Transport, enc, print_json, s, table};
-use crate::cli::{AuthPolicyCmd, Cli, Command, MailboxCmd, OrgCmd};
+use crate::cli::{AuthPolicyCmd, Cli, Command, MailboxCmd, OrgCmd, QueueCmd};
 use crate::runtime;
 use anyhow::{Context, bail};
 use mailward_authpolicy::{AuthenticationPolicy, Switch, SwitchKind, parse_protocol_list};
@@ -67,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Authpolicy(ref cmd) => authpolicy(&t, cmd, json_out).await,
         Command::Mailbox(ref cmd) => mailbox(&cli, &t, cmd, json_out).await,
         Command::Org(ref cmd) => org(&t, cmd, json_out).await,
+        Command::Queue(ref cmd) => queue(&t, cmd, json_out).await,
         _ => Ok(()),
     }
 }
@@ -401,6 +403,96 @@ async fn org(t: &Transport, cmd: &OrgCmd, json_out: bool) -> anyhow::Result<()> 
             "default authentication policy  {}",
             v["defaultAuthenticationPolicy"].as_str().unwrap_or("none")
         );
+    }
+    Ok(())
+}
+
+fn queue_path(id: &str) -> String {
+    format!("/admin/v1/queue/{}", path_segment(id))
+}
+
+fn print_queue_entry(v: &Value) {
+    println!("{}", s(&v["id"]));
+    println!("  from          {}", s(&v["from"]));
+    let to: Vec<String> = v["recipients"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(s)
+        .collect();
+    println!("  to            {}", to.join(", "));
+    println!("  size          {}", v["size"]);
+    println!("  queued        {}", s(&v["queuedDateTime"]));
+    println!("  state         {}", s(&v["state"]));
+    println!("  attempts      {}", v["attempts"]);
+    println!(
+        "  next attempt  {}",
+        v["nextAttemptDateTime"].as_str().unwrap_or("-")
+    );
+    println!("  last error    {}", v["lastError"].as_str().unwrap_or("-"));
+}
+
+async fn queue(t: &Transport, cmd: &QueueCmd, json_out: bool) -> anyhow::Result<()> {
+    match cmd {
+        QueueCmd::List => {
+            let v = t.call(Method::GET, "/admin/v1/queue", None).await?;
+            if json_out {
+                print_json(&v);
+                return Ok(());
+            }
+            let entries = v["value"].as_array().cloned().unwrap_or_default();
+            if entries.is_empty() {
+                println!("the queue is empty");
+                return Ok(());
+            }
+            let mut rows = vec![vec![
+                "ID".into(),
+                "FROM".into(),
+                "TO".into(),
+                "STATE".into(),
+                "ATTEMPTS".into(),
+                "LAST ERROR".into(),
+            ]];
+            for e in &entries {
+                let to: Vec<String> = e["recipients"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(s)
+                    .collect();
+                rows.push(vec![
+                    s(&e["id"]),
+                    s(&e["from"]),
+                    to.join(","),
+                    s(&e["state"]),
+                    e["attempts"].to_string(),
+                    e["lastError"].as_str().unwrap_or("-").to_string(),
+                ]);
+            }
+            table(rows);
+        }
+        QueueCmd::Show { id } => {
+            let v = t.call(Method::GET, &queue_path(id), None).await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                print_queue_entry(&v);
+            }
+        }
+        QueueCmd::Retry { id } => {
+            let v = t
+                .call(Method::POST, &format!("{}/retry", queue_path(id)), None)
+                .await?;
+            if json_out {
+                print_json(&v);
+            } else {
+                println!("{} is due again now", s(&v["id"]));
+            }
+        }
+        QueueCmd::Delete { id } => {
+            t.call(Method::DELETE, &queue_path(id), None).await?;
+            println!("deleted {id} from the queue");
+        }
     }
     Ok(())
 }

@@ -4,15 +4,14 @@
 //! runs in the same process.
 
 use crate::cli::{Cli, ServeArgs, UpArgs};
-use crate::config::Config;
+use crate::config::{Config, Loaded};
 use anyhow::{Context, bail};
 use mailward_identity::Ctx;
 use mailward_mail::{IdentityLink, Listener, MailDeps};
 use mailward_store::{DynStore, PgStore, SqliteStore};
 use mailward_tokens::seal::Sealer;
 use mailward_types::Secret;
-use mailward_types::model::UserSource;
-use mailward_types::model::{Role, well_known};
+use mailward_types::model::well_known;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,26 +19,67 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// The effective configuration: `--config`, else `<data>/mailward.toml`, else defaults
-/// with `data_dir` = `--data`.
-pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+/// The data directory without `--data`, `MAILWARD_DATA` or a `data_dir` in the file.
+pub const DEFAULT_DATA_DIR: &str = "./mailward-data";
+
+/// The effective configuration: `--config`, else `<data>/mailward.toml`, else defaults.
+/// The data directory is `--data` unless the file sets `data_dir`; when both name one
+/// and they differ, the command refuses rather than guess (state written into the wrong
+/// directory may be another instance's).
+pub fn load(cli: &Cli) -> anyhow::Result<Loaded> {
+    let data_dir = cli
+        .data
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     let path = match &cli.config {
         Some(p) => Some(p.clone()),
-        None => Some(cli.data.join("mailward.toml")).filter(|p| p.exists()),
+        None => Some(data_dir.join("mailward.toml")).filter(|p| p.exists()),
     };
-    match path {
-        Some(p) => Config::load(&p).map_err(|errs| {
-            anyhow::anyhow!(
-                "{} has {} problem(s):\n  {}",
-                p.display(),
-                errs.len(),
-                errs.join("\n  ")
-            )
-        }),
-        None => Ok(Config {
-            data_dir: cli.data.clone(),
-            ..Config::default()
-        }),
+    let Some(path) = path else {
+        return Ok(Loaded {
+            config: Config {
+                data_dir,
+                ..Config::default()
+            },
+            keys: Default::default(),
+        });
+    };
+    let mut loaded = Config::load(&path).map_err(|errs| {
+        anyhow::anyhow!(
+            "{} has {} problem(s):\n  {}",
+            path.display(),
+            errs.len(),
+            errs.join("\n  ")
+        )
+    })?;
+    if !loaded.sets("data_dir") {
+        loaded.config.data_dir = data_dir;
+    } else if let Some(given) = &cli.data
+        && !same_dir(given, &loaded.config.data_dir)
+    {
+        bail!(
+            "--data {} and data_dir = \"{}\" in {} name different directories; remove one of them or make them agree",
+            given.display(),
+            loaded.config.data_dir.display(),
+            path.display()
+        );
+    }
+    Ok(loaded)
+}
+
+/// The effective configuration (see [`load`]).
+pub fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    Ok(load(cli)?.config)
+}
+
+/// Whether two paths name the same directory (resolved when they exist).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => match (std::path::absolute(a), std::path::absolute(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        },
     }
 }
 
@@ -91,20 +131,41 @@ fn init_tracing(cfg: &Config) {
 }
 
 pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
-    let mut cfg = load_config(cli)?;
+    let loaded = load(cli)?;
+    let mut cfg = loaded.config.clone();
     init_tracing(&cfg);
     let first_run = !cfg.data_dir.join("identity.db").exists();
-    let listener = TcpListener::bind(args.identity_listen)
+    // Listeners: the configuration's (or the defaults), moved by --port-offset.
+    if args.port_offset != 0 {
+        let port = cfg.identity.listen.port();
+        if port != 0 {
+            let moved = port.checked_add(args.port_offset).with_context(|| {
+                format!(
+                    "identity.listen: port {port} + {} is beyond 65535",
+                    args.port_offset
+                )
+            })?;
+            cfg.identity.listen.set_port(moved);
+        }
+        cfg.mail
+            .listen
+            .shift_ports(args.port_offset)
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
+    if let Some(addr) = args.identity_listen {
+        cfg.identity.listen = addr;
+    }
+    let listener = TcpListener::bind(cfg.identity.listen)
         .await
         .with_context(|| {
             format!(
-                "identity cannot listen on {} (is another mailward running?)",
-                args.identity_listen
+                "identity cannot listen on {} (is another mailward running? Move this one with --port-offset N or the listeners in mailward.toml)",
+                cfg.identity.listen
             )
         })?;
     let port = listener.local_addr()?.port();
     cfg.identity.listen = listener.local_addr()?;
-    if cli.config.is_none() {
+    if !loaded.sets("identity.public_url") {
         cfg.identity.public_url = format!("https://{}:{port}", args.host);
     }
     std::fs::create_dir_all(&cfg.data_dir)
@@ -113,7 +174,13 @@ pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
     let ca = mailward_net::ca::ensure(&cfg.data_dir, std::slice::from_ref(&args.host), now)
         .context("local certificate authority")?;
     let ctx = open_identity(&cfg, Some(&args.domain)).await?;
-    let admin = bootstrap_admin(&ctx, &args.domain).await?;
+    let admin = mailward_identity::bootstrap::bootstrap_admin(
+        &ctx,
+        &args.domain,
+        Secret::new(generate_password()),
+        now,
+    )
+    .await?;
     let seeded = if args.demo {
         let t = crate::admin::Transport::identity(mailward_identity::router(ctx.clone()));
         crate::demo::seed(&t).await?
@@ -133,7 +200,7 @@ pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
     if mail_cfg.local_domains.is_empty() {
         mail_cfg.local_domains = vec![args.domain.to_ascii_lowercase()];
     }
-    if cli.config.is_none() {
+    if !loaded.sets("mail.hostname") {
         mail_cfg.hostname = args.host.clone();
     }
     let mail = mailward_mail::start(
@@ -173,14 +240,17 @@ pub async fn up(cli: &Cli, args: &UpArgs) -> anyhow::Result<()> {
         "                (trust it: curl --cacert, REQUESTS_CA_BUNDLE=..., or your OS trust store)"
     );
     println!();
-    match admin {
-        Some((upn, password)) => {
-            println!("  bootstrap admin  {upn}");
-            println!("  password         {password}");
-            println!("                   (shown once; you will set up MFA at first sign-in)");
+    println!("  bootstrap admin  {}", admin.upn);
+    match &admin.password {
+        Some(password) => {
+            println!("  password         {}", password.expose_secret());
+            println!(
+                "                   (shown until the first sign-in; you will set up MFA then)"
+            );
         }
         None => println!(
-            "  bootstrap admin  created on first run (reset with `mailward user set ADMIN --generate-password`)"
+            "                   (signed in already; a new password: `mailward user set {} --generate-password`)",
+            admin.upn
         ),
     }
     if args.demo {
@@ -498,37 +568,6 @@ async fn run_identity(
     maintenance.abort();
     served?;
     Ok(())
-}
-
-/// Creates the first admin on the first run; returns its UPN and generated password.
-async fn bootstrap_admin(ctx: &Ctx, domain: &str) -> anyhow::Result<Option<(String, String)>> {
-    if ctx.store().get_setting("bootstrap_admin").await?.is_some() {
-        return Ok(None);
-    }
-    let upn = format!("admin@{domain}");
-    let password = generate_password();
-    let dir = mailward_identity::directory_for(ctx);
-    let now = mailward_types::clock::now();
-    let user = dir
-        .add_user(
-            mailward_identity::directory::NewUser {
-                user_principal_name: upn.clone(),
-                display_name: Some("Administrator".into()),
-                mail: None,
-                password: Some(password.clone().into()),
-                roles: vec![Role::GlobalAdministrator.as_str().to_string()],
-                account_enabled: Some(true),
-                on_premises_immutable_id: None,
-            },
-            UserSource::Cloud,
-            now,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the bootstrap admin: {e}"))?;
-    ctx.store()
-        .put_setting("bootstrap_admin", &user.id.to_string())
-        .await?;
-    Ok(Some((upn, password)))
 }
 
 /// A 20-character password from an unambiguous alphabet (~115 bits).

@@ -2,7 +2,8 @@
 //! implicit TLS or plaintext with STARTTLS, idle timeout, line framing) is
 //! `mailward_mailnet::conn`; this module drives a [`Session`] line by line and carries out
 //! its actions: authentication through the pipeline, recipient classification (an account
-//! of this instance, a local domain without such an account, or another domain), and
+//! of this instance, a local domain without such an account, or another domain — refused
+//! when nothing relays), and
 //! delivery — local recipients into their INBOX with [`MailStore::deliver`], the others
 //! into the relay queue with [`MailStore::enqueue`]. Input buffered before STARTTLS is
 //! discarded (RFC 3207 §6).
@@ -36,6 +37,9 @@ pub struct SmtpConfig {
     /// Domains this instance serves: a recipient there without an account is refused
     /// (`550 5.1.1`) instead of relayed. Compared case-insensitively.
     pub local_domains: Vec<String>,
+    /// Mail for other domains has a route (a smarthost and the relay worker). Without
+    /// one such recipients are refused at `RCPT TO` (`550 5.4.4`) instead of queued.
+    pub relay: bool,
     /// Largest message, in octets (advertised as `SIZE`).
     pub max_message_size: u64,
     pub max_recipients: usize,
@@ -57,6 +61,7 @@ impl SmtpConfig {
         SmtpConfig {
             hostname: hostname.into(),
             local_domains,
+            relay: false,
             max_message_size: 35 * 1024 * 1024,
             max_recipients: 100,
             idle_timeout: Duration::from_secs(300),
@@ -197,8 +202,10 @@ impl SmtpServer {
                     .any(|d| d.eq_ignore_ascii_case(domain))
                 {
                     RcptOutcome::Unknown
-                } else {
+                } else if self.config.relay {
                     RcptOutcome::Remote
+                } else {
+                    RcptOutcome::NoRoute
                 }
             }
             Err(e) => {

@@ -90,6 +90,8 @@ pub enum RcptOutcome {
     Local,
     /// Another domain: relayed.
     Remote,
+    /// Another domain, and this instance relays nowhere (no smarthost).
+    NoRoute,
     /// A domain this instance serves, but no such account.
     Unknown,
     Unavailable,
@@ -433,6 +435,11 @@ impl Session {
             RcptOutcome::Unknown => {
                 self.error("550 5.1.1 Recipient address rejected: no such user here")
             }
+            // RFC 3463 X.4.4 "unable to route": refused now rather than accepted into a
+            // queue nothing will ever send.
+            RcptOutcome::NoRoute => reply(
+                "550 5.4.4 Recipient address rejected: no route to other domains (no smarthost is configured)",
+            ),
             RcptOutcome::Unavailable => reply("451 4.3.0 Temporary failure, try again later"),
         }
     }

@@ -525,6 +525,43 @@ async fn remote_recipient_is_queued_and_relayed_with_retry() {
 }
 
 #[tokio::test]
+async fn without_a_relay_a_remote_recipient_is_refused_at_rcpt() {
+    let e = env_with(|c| c.relay = false).await;
+    let u = mail::add_user(&e.t, "jack").await;
+    let token = e.token(&u, &["SMTP.Send"]).await;
+    e.account(&u).await;
+    let mut c = authed(&e, u.upn.as_str(), &token).await;
+    assert_eq!(
+        c.cmd("MAIL FROM:<jack@contoso.test>").await,
+        "250 2.1.0 Sender OK"
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<friend@example.net>").await,
+        "550 5.4.4 Recipient address rejected: no route to other domains (no smarthost is configured)"
+    );
+    // Local recipients still work in the same transaction.
+    assert_eq!(
+        c.cmd("RCPT TO:<jack@contoso.test>").await,
+        "250 2.1.5 Recipient OK"
+    );
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send("Subject: only local\r\n\r\nx\r\n.\r\n").await;
+    assert_eq!(c.line().await, "250 2.0.0 Message accepted for delivery");
+    // A transaction with only the remote recipient has none to send to.
+    assert_eq!(
+        c.cmd("MAIL FROM:<jack@contoso.test>").await,
+        "250 2.1.0 Sender OK"
+    );
+    assert!(
+        c.cmd("RCPT TO:<x@example.org>")
+            .await
+            .starts_with("550 5.4.4")
+    );
+    assert!(c.cmd("DATA").await.starts_with("554 5.5.1"));
+    assert!(e.store.queue().await.unwrap().is_empty(), "nothing queued");
+}
+
+#[tokio::test]
 async fn permanent_relay_failure_gives_up() {
     let e = env().await;
     let u = mail::add_user(&e.t, "ivy").await;

@@ -5,6 +5,7 @@
 //! | `GET/POST /authenticationPolicies`, `GET/PATCH/DELETE /authenticationPolicies/{name}` | `Get-/New-/Set-/Remove-AuthenticationPolicy` |
 //! | `GET/POST /mailboxes`, `GET/PATCH /mailboxes/{address}` (`authenticationPolicy`) | `Get-/Enable-Mailbox`, `Set-User -AuthenticationPolicy` |
 //! | `GET/PATCH /organization` (`defaultAuthenticationPolicy`) | `Get-/Set-OrganizationConfig -DefaultAuthenticationPolicy` |
+//! | `GET /queue`, `GET/DELETE /queue/{id}`, `POST /queue/{id}/retry` (`queue.rs`) | `Get-Queue`, `Remove-Message`, `Retry-Queue` |
 //!
 //! Policies are the JSON `Get-AuthenticationPolicy | ConvertTo-Json` prints (what
 //! `mailward-authpolicy` imports and exports). Every change applies to the next
@@ -54,6 +55,8 @@ pub(crate) enum Permission {
     ManagePolicies,
     /// Creating mailboxes.
     ManageMailboxes,
+    /// Retrying and deleting queued outbound mail (Global Administrators only).
+    ManageQueue,
 }
 
 /// The authenticated caller of the admin API.
@@ -306,7 +309,7 @@ fn form_encode(s: &str) -> String {
 /// What the admin handlers share.
 #[derive(Debug, Clone)]
 pub(crate) struct AdminState {
-    store: Arc<dyn MailStore>,
+    pub(super) store: Arc<dyn MailStore>,
     /// Dropped policy caches after a change (none for the local CLI router).
     pipeline: Option<Arc<Pipeline>>,
     tokens: Option<Arc<TokenCheck>>,
@@ -366,6 +369,7 @@ fn admin_routes(state: AdminState) -> Router {
             "/admin/v1/organization",
             get(get_organization).patch(patch_organization),
         )
+        .merge(super::queue::routes())
         .with_state(state)
 }
 

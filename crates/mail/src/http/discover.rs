@@ -2,10 +2,11 @@
 //!
 //! - Autodiscover v2 (`GET /autodiscover/autodiscover.json?Email=&Protocol=` and the
 //!   `/autodiscover/autodiscover.json/v1.0/<address>?Protocol=` form), anonymous, one URL
-//!   per protocol as Exchange Online answers: `ActiveSync`, `AutodiscoverV1` (the POX
-//!   endpoint below) and `Rest` (this API's base, like Exchange Online's
-//!   `https://outlook.office.com/api`). Anything else is `400 InvalidProtocol`; as in
-//!   Exchange, IMAP/POP/SMTP settings are not part of v2.
+//!   per protocol as Exchange Online answers, for what this instance serves:
+//!   `AutodiscoverV1` (the POX endpoint below) and `Rest` (this API's base, like Exchange
+//!   Online's `https://outlook.office.com/api`). Anything else, `ActiveSync` included
+//!   (not served), is `400 InvalidProtocol`; as in Exchange, IMAP/POP/SMTP settings are
+//!   not part of v2.
 //! - Autodiscover v1 "POX" (`POST /autodiscover/autodiscover.xml`, MS-OXDSCLI, the
 //!   Outlook response schema): authenticated (protocol `Autodiscover`), so an anonymous
 //!   request gets the bearer challenge that names identity; answers IMAP, POP3 and SMTP
@@ -13,8 +14,8 @@
 //! - Thunderbird autoconfig (`/.well-known/autoconfig/mail/config-v1.1.xml`,
 //!   `/mail/config-v1.1.xml?emailaddress=`), anonymous: IMAP, POP3 and SMTP with
 //!   `OAuth2` authentication and an `<oAuth2>` block naming identity's endpoints.
-//! - `/Microsoft-Server-ActiveSync`: not served, but answers the empty-bearer probe with
-//!   the challenge (Outlook mobile learns the authority there).
+//! - `/Microsoft-Server-ActiveSync`: not served (never advertised), but answers the
+//!   empty-bearer probe with the challenge (Outlook mobile learns the authority there).
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -50,8 +51,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/Microsoft-Server-ActiveSync", any(activesync))
 }
 
-/// Supported v2 protocols and the URL each answers with.
-const V2_PROTOCOLS: &str = "ActiveSync,AutodiscoverV1,Rest";
+/// The v2 protocols this instance serves. Only these are advertised: a client told
+/// about an endpoint that then answers `501` gives up on the account.
+const V2_PROTOCOLS: &str = "AutodiscoverV1,Rest";
 
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
@@ -79,7 +81,6 @@ fn v2_answer(ep: &Endpoints, address: Option<&str>, protocol: Option<&str>) -> R
     }
     let given = protocol.unwrap_or_default();
     let url = match given.to_ascii_lowercase().as_str() {
-        "activesync" => format!("{}/Microsoft-Server-ActiveSync", ep.public_url),
         "autodiscoverv1" => format!("{}/autodiscover/autodiscover.xml", ep.public_url),
         "rest" => format!("{}/api", ep.public_url),
         _ => {

@@ -5,6 +5,7 @@
 pub(crate) mod admin;
 mod auth;
 mod discover;
+mod queue;
 mod rest;
 mod send;
 
@@ -47,6 +48,8 @@ pub(crate) struct Shared {
     /// Checks admin tokens from the network; `None` only for the local admin router.
     pub admin: Option<Arc<admin::TokenCheck>>,
     pub max_message_size: u32,
+    /// Mail for other domains has a route (a smarthost); without one it is refused.
+    pub relay: bool,
 }
 
 pub(crate) type AppState = Arc<Shared>;

@@ -102,6 +102,7 @@ async fn send(
     let submitted = submit(
         s.store.as_ref(),
         &s.endpoints.local_domains,
+        s.relay,
         &account.address,
         &built.recipients,
         &transmit,
@@ -112,6 +113,13 @@ async fn send(
         SubmitError::UnknownRecipients(list) => GraphError::bad_request(
             "ErrorInvalidRecipients",
             format!("No mailbox exists for: {}.", list.join(", ")),
+        ),
+        SubmitError::NoRoute(list) => GraphError::bad_request(
+            "ErrorInvalidRecipients",
+            format!(
+                "No route to other domains (no smarthost is configured) for: {}.",
+                list.join(", ")
+            ),
         ),
         SubmitError::Store(e) => e.into(),
     })?;

@@ -1,5 +1,5 @@
 //! Conformance checks for the outbound queue: enqueue, due order and limit, retry with a
-//! next attempt, giving up (kept as `failed`), done, and refusals.
+//! next attempt, giving up (kept as `failed`), an admin's reschedule, done, and refusals.
 
 use super::*;
 use crate::{NewOutbound, Outbound};
@@ -97,6 +97,23 @@ pub async fn queue_lifecycle(store: &dyn MailStore) {
     assert_eq!(failed.last_error.as_deref(), Some("550 5.1.1 no such user"));
     assert!(!due_ids(store, t(1_000_000)).await.contains(&id));
 
+    // An admin's retry: due again at once, the history kept.
+    store
+        .outbound_reschedule(id, t(700))
+        .await
+        .expect("reschedule");
+    let again = entry(store, id).await.expect("queued again");
+    assert_eq!(again.state, "queued");
+    assert_eq!(again.next_attempt, Some(t(700)));
+    assert_eq!(again.attempts, 2);
+    assert_eq!(again.last_error.as_deref(), Some("550 5.1.1 no such user"));
+    assert!(due_ids(store, t(700)).await.contains(&id));
+    expect_err(
+        store.outbound_reschedule(Uuid::new_v4(), t(700)).await,
+        |e| matches!(e, StoreError::NotFound(_)),
+        "reschedule of an unknown entry",
+    );
+
     store.outbound_done(earlier).await.expect("done");
     assert_eq!(entry(store, earlier).await, None);
     expect_err(
@@ -124,5 +141,5 @@ pub async fn queue_lifecycle(store: &dyn MailStore) {
     store
         .outbound_done(id)
         .await
-        .expect("remove the failed entry");
+        .expect("remove the rescheduled entry");
 }

@@ -1,6 +1,6 @@
 //! The outbound relay queue. Entries reference their body like messages do (the blob's
 //! reference count includes them), are due when `next_attempt <= now`, and on giving up stay
-//! with state `failed` and no next attempt.
+//! with state `failed` and no next attempt until an admin reschedules or deletes them.
 
 use super::appender::ensure_blob_row;
 use super::codec::{self, backend, get, get_time, get_uuid, to_u32};
@@ -113,6 +113,26 @@ pub(super) async fn outbound_retry(
     .await
     .map_err(backend)?
     .rows_affected();
+    if changed == 0 {
+        return Err(StoreError::NotFound("outbound message"));
+    }
+    commit(tx).await
+}
+
+pub(super) async fn outbound_reschedule(
+    store: &SqliteMailStore,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let changed =
+        sqlx::query("UPDATE outbound SET state = 'queued', next_attempt = $2 WHERE id = $1")
+            .bind(id.to_string())
+            .bind(codec::millis(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
     if changed == 0 {
         return Err(StoreError::NotFound("outbound message"));
     }

@@ -42,11 +42,13 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+/// Submission with a relay route (remote recipients are queued).
 pub async fn env() -> Env {
-    env_with(|_| {}).await
+    env_with(|c| c.relay = true).await
 }
 
-/// Like [`env`] with the submission settings adjusted by `f`.
+/// Like [`env`] with the submission settings adjusted by `f` (no relay route unless `f`
+/// sets one).
 pub async fn env_with(f: impl FnOnce(&mut SmtpConfig)) -> Env {
     let t = mail::start_identity().await;
     let dir = tempfile::tempdir().expect("tempdir");
