@@ -19,7 +19,9 @@ pub struct IdentityConfig {
     pub organization: String,
     /// Resource URI of the mail service (audience of mail tokens).
     pub mail_resource_uri: String,
-    /// Peers allowed to set `X-Forwarded-For` (CIDR list).
+    /// Peers allowed to set `X-Forwarded-For` (CIDR list). Behind them the client is the
+    /// right-most entry that is not one of these; an entry that is not an address (or
+    /// `address:port`) ends the walk and the client's address is unknown.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub tokens: TokenConfig,
     pub lockout: LockoutConfig,
@@ -27,6 +29,7 @@ pub struct IdentityConfig {
     pub passwords: PasswordConfig,
     pub keys: KeyConfig,
     pub webauthn: WebauthnConfig,
+    pub limits: LimitsConfig,
 }
 
 impl Default for IdentityConfig {
@@ -43,6 +46,44 @@ impl Default for IdentityConfig {
             passwords: PasswordConfig::default(),
             keys: KeyConfig::default(),
             webauthn: WebauthnConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+/// `[identity.limits]`: how much an anonymous client can make identity write or try, per
+/// client address (IPv6 addresses per /64) and window. Beyond a limit the answer is HTTP 429
+/// (with the OAuth error body on OAuth endpoints). Counters are kept in the store, so nodes
+/// sharing a database share them; the sign-in log limit is counted per node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Length of every limit's window, in seconds.
+    pub window_secs: i64,
+    /// Sign-in flows started (authorization requests that show the sign-in page, user
+    /// codes entered on the device page) per address and window.
+    pub signin_flows: u32,
+    /// Device authorization requests per address and window.
+    pub device_codes: u32,
+    /// User codes entered on the device page per address and window (RFC 8628 §5.1), right
+    /// or wrong: counted before the code is looked up.
+    pub user_code_attempts: u32,
+    /// Submissions of one user code, from anywhere, after which it stops working.
+    pub user_code_submissions: u32,
+    /// Failed sign-ins written to the sign-in log per address and window; further failures
+    /// in the window are only counted (one log line when the window ends).
+    pub signin_log_failures: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            window_secs: 60,
+            signin_flows: 60,
+            device_codes: 20,
+            user_code_attempts: 10,
+            user_code_submissions: 5,
+            signin_log_failures: 120,
         }
     }
 }
@@ -229,6 +270,24 @@ impl IdentityConfig {
                 .into_iter()
                 .map(|e| format!("identity.lockout.{e}")),
         );
+        let l = &self.limits;
+        if !(1..=86400).contains(&l.window_secs) {
+            out.push(format!(
+                "identity.limits.window_secs: {} is outside 1..=86400",
+                l.window_secs
+            ));
+        }
+        for (k, v) in [
+            ("signin_flows", l.signin_flows),
+            ("device_codes", l.device_codes),
+            ("user_code_attempts", l.user_code_attempts),
+            ("user_code_submissions", l.user_code_submissions),
+            ("signin_log_failures", l.signin_log_failures),
+        ] {
+            if v == 0 {
+                out.push(format!("identity.limits.{k}: must be at least 1"));
+            }
+        }
         let p = &self.passwords;
         if p.memory_kib < 8 * 1024 {
             out.push("identity.passwords.memory_kib: below 8192 is too weak".into());

@@ -19,6 +19,7 @@ pub mod flows;
 pub mod http;
 pub mod issue;
 pub mod keys;
+pub mod limits;
 pub mod mfa_methods;
 pub mod pages;
 pub mod password;
@@ -71,7 +72,7 @@ pub async fn open(
     let passkeys = PasskeyService::new(&cfg.rp_id(), &origin, &cfg.organization)
         .map_err(|e| OpenError::Config(format!("identity.webauthn: {e}")))?;
     let templates = pages::Templates::new().map_err(OpenError::Config)?;
-    let log = signin_log::SignInLog::start(store.clone());
+    let log = signin_log::SignInLog::start(store.clone(), &cfg.limits);
     let issuer = format!("{}/{tenant_id}/v2.0", cfg.public_url);
     let geo = match &cfg.policy.geoip_database {
         Some(path) => Some(conditional_access::GeoDb::open(path).map_err(OpenError::Config)?),

@@ -2,12 +2,21 @@
 //! results and correlation id. Writes go through a background writer so a burst of
 //! sign-ins does not wait on the database; readers call [`SignInLog::flush`] first so
 //! they always see what happened before their request.
+//!
+//! Failed sign-ins are what an anonymous client can cause at will, so they are written at
+//! most `[identity.limits] signin_log_failures` per client address (IPv6 per /64) and
+//! window on each node; further failures in the window are only counted, and the count is
+//! reported in the service log when the address's window ends. Successful and interrupted
+//! sign-ins (a password was verified) are always written.
 
+use crate::config::LimitsConfig;
 use mailward_store::DynStore;
 use mailward_types::model::{Amr, ClientAppType};
 use mailward_types::records::{AuthStep, LocationClass, PolicyOutcome, SignInEvent, SignInResult};
+use std::collections::HashMap;
 use std::net::IpAddr;
-use time::OffsetDateTime;
+use std::sync::{Arc, Mutex};
+use time::{Duration, OffsetDateTime};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -19,10 +28,83 @@ enum Msg {
     Flush(oneshot::Sender<()>),
 }
 
+/// Addresses whose failure counts are kept at once; beyond it failures from new addresses
+/// are written without counting until windows end (memory stays bounded either way).
+const MAX_TRACKED_ADDRESSES: usize = 16_384;
+
 /// Handle to the log writer.
 #[derive(Clone, Debug)]
 pub struct SignInLog {
     tx: mpsc::Sender<Msg>,
+    failures: Arc<FailureLimit>,
+}
+
+/// Per-address count of failed sign-ins written in the current window.
+#[derive(Debug)]
+struct FailureLimit {
+    per_window: u32,
+    window: Duration,
+    counts: Mutex<HashMap<String, Window>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    ends: OffsetDateTime,
+    written: u32,
+    suppressed: u64,
+}
+
+impl FailureLimit {
+    /// Whether a failure from `address` at `now` may be written.
+    fn admit(&self, address: &str, now: OffsetDateTime) -> bool {
+        let mut counts = match self.counts.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if counts.len() >= MAX_TRACKED_ADDRESSES && !counts.contains_key(address) {
+            counts.retain(|addr, w| {
+                let live = w.ends > now;
+                if !live {
+                    report(addr, w);
+                }
+                live
+            });
+            if counts.len() >= MAX_TRACKED_ADDRESSES {
+                return true;
+            }
+        }
+        let w = counts.entry(address.to_string()).or_insert(Window {
+            ends: now + self.window,
+            written: 0,
+            suppressed: 0,
+        });
+        if w.ends <= now {
+            report(address, w);
+            *w = Window {
+                ends: now + self.window,
+                written: 0,
+                suppressed: 0,
+            };
+        }
+        if w.written < self.per_window {
+            w.written += 1;
+            true
+        } else {
+            w.suppressed += 1;
+            false
+        }
+    }
+}
+
+fn report(address: &str, w: &Window) {
+    if w.suppressed > 0 {
+        tracing::warn!(
+            address,
+            written = w.written,
+            not_written = w.suppressed,
+            "failed sign-ins over the sign-in log limit were not written"
+        );
+    }
 }
 
 impl std::fmt::Debug for Msg {
@@ -33,7 +115,12 @@ impl std::fmt::Debug for Msg {
 
 impl SignInLog {
     /// Starts the writer task on the current runtime.
-    pub fn start(store: DynStore) -> SignInLog {
+    pub fn start(store: DynStore, limits: &LimitsConfig) -> SignInLog {
+        let failures = Arc::new(FailureLimit {
+            per_window: limits.signin_log_failures,
+            window: Duration::seconds(limits.window_secs),
+            counts: Mutex::new(HashMap::new()),
+        });
         let (tx, mut rx) = mpsc::channel::<Msg>(4096);
         tokio::spawn(async move {
             // Bursts are written as one transaction: whatever queued while the previous
@@ -60,7 +147,7 @@ impl SignInLog {
                 }
             }
         });
-        SignInLog { tx }
+        SignInLog { tx, failures }
     }
 
     /// Queues an event (waits only if the queue is full).
@@ -76,6 +163,16 @@ impl SignInLog {
             error_code = event.error_code.unwrap_or(0),
             "sign-in"
         );
+        if event.result == SignInResult::Failure {
+            let ip = event
+                .ip_address
+                .as_deref()
+                .and_then(|a| a.parse::<IpAddr>().ok());
+            let address = crate::limits::address_key(ip);
+            if !self.failures.admit(&address, event.created_date_time) {
+                return;
+            }
+        }
         if self.tx.send(Msg::Event(Box::new(event))).await.is_err() {
             tracing::error!("sign-in log writer has stopped");
         }

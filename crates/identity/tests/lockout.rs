@@ -1,7 +1,8 @@
 //! Smart lockout over real HTTPS from two loopback "locations": distinct wrong passwords
-//! from an unfamiliar address lock that address class (50053 even with the right password)
-//! while the user's familiar address still signs in; a repeated wrong password does not
-//! count; the sign-in log shows each step. Also the locked message on the sign-in page.
+//! from an unfamiliar address lock that address class (refused even with the right
+//! password, answered like a wrong password, logged as 50053) while the user's familiar
+//! address still signs in; a repeated wrong password does not count; the sign-in log shows
+//! each step. Also the sign-in page while locked.
 
 mod common;
 
@@ -72,12 +73,13 @@ async fn unfamiliar_location_locks_while_familiar_one_works() {
     // The third distinct wrong password is checked (50126) and locks the unfamiliar class.
     let r = ropc(&t, &abroad, &app, &name, "wrong three").await;
     assert_error(&r, 400, "invalid_grant", 50126);
-    // Locked: even the right password is refused from there.
+    // Locked: even the right password is refused from there, and since it was not
+    // checked the answer is the wrong-password one.
     let r = ropc(&t, &abroad, &app, &name, PW).await;
-    assert_error(&r, 400, "invalid_grant", 50053);
-    // Locked attempts do not reach the password check: a wrong one is also 50053.
+    assert_error(&r, 400, "invalid_grant", 50126);
+    // Locked attempts do not reach the password check.
     let r = ropc(&t, &abroad, &app, &name, "wrong six").await;
-    assert_error(&r, 400, "invalid_grant", 50053);
+    assert_error(&r, 400, "invalid_grant", 50126);
 
     // Home still works.
     let (status, body) = ropc(&t, &at_home, &app, &name, PW).await;
@@ -136,7 +138,7 @@ async fn unfamiliar_location_locks_while_familiar_one_works() {
 }
 
 #[tokio::test]
-async fn locked_message_on_the_sign_in_page() {
+async fn locked_sign_in_page_looks_like_a_wrong_password() {
     let t = TestIdentity::start_with(|c| c.lockout.threshold = 3).await;
     let m = mfa_user(&t, "bob").await;
     let url = mail_authorize_url(&t, &pkce(), &[]);
@@ -155,9 +157,15 @@ async fn locked_message_on_the_sign_in_page() {
         );
         page = b.submit(page.html(), "password", &[("password", pw)]).await;
     }
-    // Locked now: the right password is refused with the lockout message.
+    // Locked now: the right password is refused, with the same answer as a wrong one
+    // (it was not checked); the log tells the administrator why.
     let page = b.submit(page.html(), "password", &[("password", PW)]).await;
-    assert!(page.html().contains("temporarily locked"), "{page:?}");
+    assert!(
+        page.html()
+            .contains("Your account or password is incorrect."),
+        "{page:?}"
+    );
+    assert!(!page.html().contains("locked"), "{page:?}");
     assert!(page.location().is_none());
     let log = signins(&t, &m.upn).await;
     assert_eq!(log[0].error_code, Some(50053), "{log:?}");

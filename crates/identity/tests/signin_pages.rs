@@ -73,23 +73,36 @@ async fn unknown_user_gets_the_same_answer() {
     assert_eq!(log[0].user_principal_name.as_deref(), Some(nobody.as_str()));
 }
 
+/// A disabled account looks like any other until its password verified: the name leads
+/// to the password page, a wrong password is "incorrect", and only the right one is told
+/// that the account is disabled.
 #[tokio::test]
-async fn disabled_user_is_refused() {
+async fn disabled_user_is_refused_after_the_password() {
     let t = TestIdentity::start().await;
     let u = user_with(&t, "disabled", &[], false).await;
     let b = Browser::new(&t);
-    let page = b.get(&mail_authorize_url(&t, &pkce(), &[])).await;
-    let page = b
-        .submit(page.html(), "identify", &[("username", u.upn.as_str())])
-        .await;
-    let Landing::Page { status, html } = &page else {
-        panic!("{page:?}")
-    };
-    assert_eq!(*status, 403);
-    assert!(html.contains("MW50057"), "{html}");
-    assert!(html.contains("disabled"), "{html}");
+    let page = password_pages(
+        &b,
+        &mail_authorize_url(&t, &pkce(), &[]),
+        u.upn.as_str(),
+        "wrong pw",
+    )
+    .await;
+    assert!(
+        page.html()
+            .contains("Your account or password is incorrect."),
+        "{page:?}"
+    );
+    assert!(!page.html().contains("has been disabled"), "{page:?}");
+    let page = b.submit(page.html(), "password", &[("password", PW)]).await;
+    assert!(
+        page.html().contains("Your account has been disabled."),
+        "{page:?}"
+    );
+    assert!(page.location().is_none(), "{page:?}");
     let log = signins(&t, u.upn.as_str()).await;
     assert_eq!(log[0].error_code, Some(50057), "{log:?}");
+    assert_eq!(log[1].error_code, Some(50126), "{log:?}");
 }
 
 #[tokio::test]

@@ -70,8 +70,17 @@ impl OAuthError {
         Self::new("temporarily_unavailable", ErrorCode::Busy)
     }
 
-    /// HTTP status for this error (RFC 6749 §5.2: 400, or 401 for client authentication).
+    /// Too many requests from the client's address (HTTP 429, RFC 6585 §4).
+    pub fn throttled() -> Self {
+        Self::new("temporarily_unavailable", ErrorCode::Throttled)
+    }
+
+    /// HTTP status for this error (RFC 6749 §5.2: 400, or 401 for client authentication;
+    /// 429 when throttled).
     pub fn status(&self) -> u16 {
+        if self.code == ErrorCode::Throttled {
+            return 429;
+        }
         match self.error {
             "invalid_client" => 401,
             "server_error" => 500,

@@ -17,6 +17,7 @@ pub enum SignInState {
     Identify,
     /// Ask for the password. `user` is `None` for a name that matched nobody: the flow
     /// continues so the page does not reveal which names exist, and fails at the password.
+    /// A disabled account continues too, and is told so only after its password verified.
     FirstFactor {
         username: String,
         user: Option<Uuid>,
@@ -66,7 +67,23 @@ pub enum Lookup {
 pub enum FirstFactor {
     Verified,
     Wrong,
+    /// Refused before the password was checked (locked, or the attempts allowed are in
+    /// flight).
     Locked,
+    /// The password is right but the account is disabled.
+    Disabled,
+}
+
+/// The error code a client is told for a denial. Until the password has been verified, an
+/// attempt on a locked account is answered exactly like a wrong password (50126): the
+/// password was not checked, so the answer may reveal nothing about it, and an unknown
+/// name (which never locks) must look the same as a locked one. The sign-in log keeps the
+/// real code (50053) for the administrator.
+pub fn answered(code: ErrorCode) -> ErrorCode {
+    match code {
+        ErrorCode::LockedOut => ErrorCode::InvalidCredentials,
+        other => other,
+    }
 }
 
 /// What the policy step needs besides its decision.
@@ -79,12 +96,10 @@ pub struct MfaFacts {
 }
 
 impl SignInState {
-    /// After the user name is entered.
+    /// After the user name is entered. Every name continues to the password, so the
+    /// answer does not tell which names exist or are disabled.
     pub fn identify(username: &str, lookup: Lookup) -> SignInState {
         match lookup {
-            Lookup::Found { enabled: false, .. } => SignInState::Denied {
-                code: ErrorCode::UserDisabled,
-            },
             Lookup::Found { user, .. } => SignInState::FirstFactor {
                 username: username.to_string(),
                 user: Some(user),
@@ -103,6 +118,11 @@ impl SignInState {
             (SignInState::FirstFactor { .. }, FirstFactor::Locked) => SignInState::Denied {
                 code: ErrorCode::LockedOut,
             },
+            (SignInState::FirstFactor { user: Some(_), .. }, FirstFactor::Disabled) => {
+                SignInState::Denied {
+                    code: ErrorCode::UserDisabled,
+                }
+            }
             (SignInState::FirstFactor { user: None, .. }, _)
             | (SignInState::FirstFactor { .. }, FirstFactor::Wrong) => SignInState::Denied {
                 code: ErrorCode::InvalidCredentials,
@@ -271,8 +291,19 @@ mod tests {
                 enabled: false,
             },
         );
-        assert_eq!(
+        // A disabled account is told so only once its password verified.
+        assert!(matches!(
             disabled,
+            SignInState::FirstFactor { user: Some(U), .. }
+        ));
+        assert_eq!(
+            disabled.clone().first_factor(FirstFactor::Wrong, now()),
+            SignInState::Denied {
+                code: ErrorCode::InvalidCredentials
+            }
+        );
+        assert_eq!(
+            disabled.first_factor(FirstFactor::Disabled, now()),
             SignInState::Denied {
                 code: ErrorCode::UserDisabled
             }
@@ -307,6 +338,12 @@ mod tests {
                 code: ErrorCode::LockedOut
             }
         );
+        // Told like a wrong password; logged as what it is.
+        assert_eq!(
+            answered(ErrorCode::LockedOut),
+            ErrorCode::InvalidCredentials
+        );
+        assert_eq!(answered(ErrorCode::UserDisabled), ErrorCode::UserDisabled);
         assert_eq!(
             after_password().policy(&Decision::Block(ErrorCode::BlockedByPolicy), INTERACTIVE),
             SignInState::Denied {

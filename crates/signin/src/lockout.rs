@@ -2,6 +2,14 @@
 //! successful sign-ins) and unfamiliar ones, so an attacker elsewhere cannot lock the user
 //! out of their usual places. The lock is checked before any password is verified; a wrong
 //! password repeated does not count again; each lockout lasts longer than the last.
+//!
+//! Every attempt first reserves a slot on its counter in the store (one conditional
+//! statement: refused while locked, or while the failures still counted plus the attempts
+//! in flight have reached the threshold), so a parallel burst gets at most `threshold`
+//! passwords checked per lockout, however many requests or nodes it is spread over. The
+//! reservation is then settled: [`on_failure`] for a new wrong password, [`on_success`]
+//! after the right one, and unchanged (slot given back) for a repeated wrong password or a
+//! check that could not be made.
 
 use mailward_types::records::{LocationClass, LockoutState};
 use serde::{Deserialize, Serialize};
@@ -66,6 +74,10 @@ impl LockoutConfig {
         out
     }
 }
+
+/// How long a reserved attempt may stay unsettled before the store gives it back (the
+/// process that reserved it died). Longer than any password check takes, queue included.
+pub const RESERVATION_SECS: i64 = 60;
 
 /// Which counter applies to a sign-in from `ip`.
 pub fn classify(ip: Option<IpAddr>, familiar: &[IpAddr]) -> LocationClass {

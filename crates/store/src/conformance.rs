@@ -23,6 +23,7 @@
 
 mod directory;
 mod grants;
+mod guards;
 mod housekeeping;
 mod mfa;
 
@@ -33,6 +34,10 @@ pub use directory::{
 pub use grants::{
     auth_code_race, auth_codes, device_codes, flows, refresh_token_race, refresh_token_rotation,
     refresh_tokens, revoke_user_tokens, sessions,
+};
+pub use guards::{
+    device_code_attempts, password_attempt_race, password_attempt_race_on, password_attempts,
+    rate_limits,
 };
 pub use housekeeping::{
     delete_user_cascades, purge_expired, signin_log, signin_log_batch, signin_log_limits,
@@ -80,6 +85,10 @@ pub async fn run_all(store: &dyn IdentityStore) {
     signin_log_batch(store).await;
     purge_expired(store).await;
     delete_user_cascades(store).await;
+    password_attempts(store).await;
+    password_attempt_race(store).await;
+    device_code_attempts(store).await;
+    rate_limits(store).await;
 }
 
 // ---- shared helpers of the checks ----

@@ -7,6 +7,7 @@
 
 mod columns;
 pub mod conformance;
+mod guards_sql;
 mod postgres;
 mod sqlite;
 
@@ -63,6 +64,18 @@ pub struct Document {
     pub body: String,
     pub created: OffsetDateTime,
     pub modified: OffsetDateTime,
+}
+
+/// The bounds of a password-attempt reservation (see
+/// [`IdentityStore::reserve_password_attempt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptLimit {
+    /// Failures still counted plus attempts in flight may not exceed this.
+    pub threshold: u32,
+    /// Failures older than this no longer count.
+    pub failure_window: time::Duration,
+    /// A reservation not settled within this long (its process died) is given back.
+    pub reservation_ttl: time::Duration,
 }
 
 /// Shared handle to a store.
@@ -272,4 +285,42 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes expired codes, device codes, flows, sessions and long-expired refresh
     /// tokens. Returns rows removed.
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64>;
+
+    // ---- guards against guessing and flooding: reserved before the check, in one
+    // conditional statement, so parallel requests and several nodes share one count ----
+    /// Reserves one password attempt on the user's lockout counter for `class`, before the
+    /// password is verified. Refused (false, nothing written) while the counter is locked
+    /// at `now`, or while the failures still counted plus the attempts in flight have
+    /// reached `limit.threshold`. Every reservation is settled with
+    /// [`IdentityStore::settle_password_attempt`]. NotFound if the user does not exist.
+    async fn reserve_password_attempt(
+        &self,
+        user_id: Uuid,
+        class: LocationClass,
+        limit: &AttemptLimit,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Settles a reservation: applies `f` to the counter (count the failure, reset after a
+    /// success, or leave it) and gives the reserved slot back, in one transaction.
+    async fn settle_password_attempt(
+        &self,
+        user_id: Uuid,
+        class: LocationClass,
+        f: UpdateFn<LockoutState>,
+    ) -> Result<LockoutState>;
+    /// Looks a device user code up for the verification page and counts the submission in
+    /// the same statement: the record and which submission of this code this is (1-based),
+    /// whatever its status or expiry; `None` for an unknown code.
+    async fn device_code_attempt(&self, user_code_hash: &str) -> Result<Option<(DeviceCode, u32)>>;
+    /// Takes one unit from the fixed-window counter `key`: true if taken, false (nothing
+    /// written) once `limit` units were taken in the current window. A window starts with
+    /// the first unit taken after the previous one ended and lasts `window`. Expired
+    /// counters are removed by `purge_expired`.
+    async fn take_rate_limit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
 }

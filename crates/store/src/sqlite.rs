@@ -17,11 +17,12 @@
 mod codec;
 mod directory;
 mod grants;
+mod guards;
 mod housekeeping;
 mod mfa;
 mod schema;
 
-use crate::{Document, IdentityStore, Result, StoreError, UpdateFn};
+use crate::{AttemptLimit, Document, IdentityStore, Result, StoreError, UpdateFn};
 use async_trait::async_trait;
 use codec::backend;
 use mailward_types::Upn;
@@ -593,5 +594,40 @@ impl IdentityStore for SqliteStore {
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64> {
         housekeeping::purge_expired(self, now).await
+    }
+
+    // ---- guards against guessing and flooding ----
+
+    async fn reserve_password_attempt(
+        &self,
+        user_id: Uuid,
+        class: LocationClass,
+        limit: &AttemptLimit,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        guards::reserve_password_attempt(self, user_id, class, limit, now).await
+    }
+
+    async fn settle_password_attempt(
+        &self,
+        user_id: Uuid,
+        class: LocationClass,
+        f: UpdateFn<LockoutState>,
+    ) -> Result<LockoutState> {
+        guards::settle_password_attempt(self, user_id, class, f).await
+    }
+
+    async fn device_code_attempt(&self, user_code_hash: &str) -> Result<Option<(DeviceCode, u32)>> {
+        guards::device_code_attempt(self, user_code_hash).await
+    }
+
+    async fn take_rate_limit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        guards::take_rate_limit(self, key, limit, window, now).await
     }
 }

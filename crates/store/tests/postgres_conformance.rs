@@ -148,6 +148,10 @@ conformance_tests!(
     signin_log_batch,
     purge_expired,
     delete_user_cascades,
+    password_attempts,
+    password_attempt_race,
+    device_code_attempts,
+    rate_limits,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -221,6 +225,20 @@ async fn concurrent_connects_migrate_once() {
         for store in [a, b, c] {
             store.close().await;
         }
+    })
+    .await;
+}
+
+/// A burst of password attempts through two pools on one schema (two nodes): together
+/// they reserve no more than the threshold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn password_attempt_race_across_pools() {
+    with_schema(|url| async move {
+        let a = open(&url).await;
+        let b = open(&url).await;
+        conformance::password_attempt_race_on(&[&a, &b]).await;
+        a.close().await;
+        b.close().await;
     })
     .await;
 }

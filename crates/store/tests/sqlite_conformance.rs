@@ -72,6 +72,10 @@ conformance_tests!(
     signin_log_batch,
     purge_expired,
     delete_user_cascades,
+    password_attempts,
+    password_attempt_race,
+    device_code_attempts,
+    rate_limits,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -129,6 +133,19 @@ async fn two_handles_on_one_file_migrate_once() {
         b.get_setting("k").await.expect("get").as_deref(),
         Some("from a")
     );
+    a.close().await;
+    b.close().await;
+}
+
+/// A burst of password attempts through two handles on one file (two nodes): together
+/// they reserve no more than the threshold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn password_attempt_race_across_handles() {
+    let (dir, a) = file_store().await;
+    let b = SqliteStore::open(&dir.path().join("identity.db"))
+        .await
+        .expect("open a second handle");
+    conformance::password_attempt_race_on(&[&a, &b]).await;
     a.close().await;
     b.close().await;
 }

@@ -69,7 +69,37 @@ impl TestIdentity {
         }
     }
 
+    /// Starts another identity node on `store`, a database an earlier node (`peer`)
+    /// already uses: it shares the peer's master key, as nodes of one deployment do, and has
+    /// its own listener, CA and directory.
+    pub async fn start_node(
+        store: DynStore,
+        peer: &TestIdentity,
+        f: impl FnOnce(&mut IdentityConfig),
+    ) -> TestIdentity {
+        let key = peer.dir.path().join("master.key");
+        match Self::try_start_on(Some((store, Some(key))), f).await {
+            Ok(t) => t,
+            Err(e) => panic!("starting identity failed: {e:#}"),
+        }
+    }
+
+    /// Starts the first identity node on `store` (for example PostgreSQL).
+    pub async fn start_on(store: DynStore, f: impl FnOnce(&mut IdentityConfig)) -> TestIdentity {
+        match Self::try_start_on(Some((store, None)), f).await {
+            Ok(t) => t,
+            Err(e) => panic!("starting identity failed: {e:#}"),
+        }
+    }
+
     async fn try_start(f: impl FnOnce(&mut IdentityConfig)) -> anyhow::Result<TestIdentity> {
+        Self::try_start_on(None, f).await
+    }
+
+    async fn try_start_on(
+        on: Option<(DynStore, Option<PathBuf>)>,
+        f: impl FnOnce(&mut IdentityConfig),
+    ) -> anyhow::Result<TestIdentity> {
         mailward_net::install_crypto_provider();
         let dir = tempfile::tempdir()?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -81,8 +111,17 @@ impl TestIdentity {
         let now = mailward_types::clock::now();
         let ca = mailward_net::ca::ensure(dir.path(), &[], now)?;
         let tls = mailward_net::server_config(&ca.server_cert, &ca.server_key)?;
-        let sealer = Sealer::load_or_create(&dir.path().join("master.key"))?;
-        let store: DynStore = Arc::new(SqliteStore::open(&dir.path().join("identity.db")).await?);
+        let key = dir.path().join("master.key");
+        let store: DynStore = match on {
+            Some((store, peer_key)) => {
+                if let Some(peer_key) = peer_key {
+                    std::fs::copy(peer_key, &key)?;
+                }
+                store
+            }
+            None => Arc::new(SqliteStore::open(&dir.path().join("identity.db")).await?),
+        };
+        let sealer = Sealer::load_or_create(&key)?;
         let ctx = mailward_identity::open(cfg.clone(), store, sealer, Some(DOMAIN), now).await?;
         let router = mailward_identity::router(ctx.clone());
         let (stop, stopped) = oneshot::channel::<()>();

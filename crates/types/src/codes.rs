@@ -61,6 +61,8 @@ pub enum ErrorCode {
     FreshAuthRequired,
     /// 90000: service temporarily busy (bounded pool full).
     Busy,
+    /// 90055: too many requests from this client address; try again after the window.
+    Throttled,
     /// 500011: resource not found.
     UnknownResource,
     /// 50140 etc.: the user declined.
@@ -101,6 +103,7 @@ impl ErrorCode {
             UnauthorizedClient => 65001,
             FreshAuthRequired => 50173,
             Busy => 90000,
+            Throttled => 90055,
             UnknownResource => 500011,
             AccessDenied => 50140,
             SignInFrequency => 70044,
@@ -150,6 +153,7 @@ impl ErrorCode {
             UnauthorizedClient => "The application is not allowed to use this grant type.",
             FreshAuthRequired => "Fresh authentication is required.",
             Busy => "The service is busy. Try again shortly.",
+            Throttled => "There are too many requests from this address. Try again later.",
             UnknownResource => "The resource was not found in the directory.",
             AccessDenied => "The user or administrator declined the request.",
             SignInFrequency => {
@@ -197,6 +201,7 @@ const ALL: &[ErrorCode] = {
         UnauthorizedClient,
         FreshAuthRequired,
         Busy,
+        Throttled,
         UnknownResource,
         AccessDenied,
         SignInFrequency,

@@ -1,17 +1,19 @@
 //! The authorization endpoint (RFC 6749 §3.1, OpenID Connect Core §3.1.2). Validates the
 //! client and redirect URI first (errors about them are shown, never redirected), then the
 //! rest (errors redirected to the client), then starts a sign-in flow — or finishes it at
-//! once from the browser's single sign-on session when policy allows.
+//! once from the browser's single sign-on session when policy allows. Starting a flow is
+//! rate-limited per client address (`[identity.limits] signin_flows`; beyond it HTTP 429).
 
 use super::Meta;
 use super::login::{self, error_page, respond_to_client, server_error};
 use crate::conditional_access;
 use crate::flows::{self, Flow, Purpose};
 use crate::issue;
+use crate::limits::{self, Limit};
 use crate::state::Ctx;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use mailward_oauth::authorize::{self, AuthorizeRequest, Prompt, ResponseMode, response_params};
 use mailward_oauth::token_request::Params;
@@ -187,6 +189,16 @@ async fn authorize(
             }
         }
         _ => {
+            // A new flow is a row an anonymous client makes us write: bounded per address.
+            match limits::take(&ctx, Limit::SignInFlows, meta.ip, now).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let mut page = error_page(&ctx, ErrorCode::Throttled, meta.correlation_id);
+                    *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                    return page;
+                }
+                Err(e) => return server_error(&ctx, &meta, &e),
+            }
             if let Err(e) = flow.save(&ctx, now).await {
                 return server_error(&ctx, &meta, &e);
             }

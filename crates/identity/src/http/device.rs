@@ -1,11 +1,20 @@
 //! Device authorization (RFC 8628): the device authorization endpoint (§3.1–3.2) and the
 //! verification page where the user enters the code and signs in (§3.3).
+//!
+//! Both are open to anonymous clients, so both are bounded before any work (§5.1, §5.2):
+//! device authorization requests per client address (`[identity.limits] device_codes`,
+//! HTTP 429 with the OAuth error body), user codes entered per client address
+//! (`user_code_attempts`, counted before the code is looked up, right or wrong), and
+//! submissions per user code from anywhere (`user_code_submissions`, counted in the same
+//! statement that looks the code up), so neither guessing nor a code seen over someone's
+//! shoulder can be tried without bound.
 
 use super::login::{self, server_error};
 use super::{Meta, oauth_err};
 use crate::conditional_access;
 use crate::flows::{self, Flow, Purpose};
 use crate::issue;
+use crate::limits::{self, Limit};
 use crate::state::Ctx;
 use axum::Form;
 use axum::Json;
@@ -54,6 +63,11 @@ pub async fn handle_device_authorization(
             }
         }
         Err(e) => return err(e).into_response(),
+    }
+    match limits::take(&ctx, Limit::DeviceCodes, meta.ip, now).await {
+        Ok(true) => {}
+        Ok(false) => return err(OAuthError::throttled()).into_response(),
+        Err(e) => return err(crate::issue::internal(&e)).into_response(),
     }
     let cfg = &ctx.cfg().tokens;
     let device_code = random::token();
@@ -133,15 +147,38 @@ pub async fn handle_device_submit(
             StatusCode::BAD_REQUEST,
         )
     };
+    match limits::take(&ctx, Limit::UserCodeAttempts, meta.ip, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return code_page(
+                &ctx,
+                Some(&form.user_code),
+                Some("Too many codes were entered from your network. Wait a minute and try again."),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+        }
+        Err(e) => return server_error(&ctx, &meta, &e),
+    }
     let Some(normalized) = user_code::normalize(&form.user_code) else {
         return bad();
     };
     let record = match ctx
         .store()
-        .device_code_by_user_code(&random::hash(&normalized))
+        .device_code_attempt(&random::hash(&normalized))
         .await
     {
-        Ok(Some(r)) if r.status == DeviceStatus::Pending && r.expires_at > now => r,
+        Ok(Some((_, n))) if n > ctx.cfg().limits.user_code_submissions => {
+            tracing::warn!(submissions = n, "device user code entered too often");
+            return code_page(
+                &ctx,
+                None,
+                Some(
+                    "This code has been entered too many times. Start again on your device to get a new code.",
+                ),
+                StatusCode::TOO_MANY_REQUESTS,
+            );
+        }
+        Ok(Some((r, _))) if r.status == DeviceStatus::Pending && r.expires_at > now => r,
         Ok(_) => return bad(),
         Err(e) => return server_error(&ctx, &meta, &e),
     };

@@ -176,8 +176,11 @@ pub async fn handle_legacy_authenticate(
     }
 }
 
+/// Logs the real code and answers what the client may learn (a locked account looks like
+/// a wrong password).
 async fn deny(ctx: &Ctx, entry: Entry, code: ErrorCode, meta: &Meta) -> Response {
     ctx.log().record(entry.failure(code)).await;
+    let code = mailward_signin::flow::answered(code);
     Json(json!({
         "result": "deny",
         "error": match code { ErrorCode::InvalidCredentials | ErrorCode::LockedOut | ErrorCode::UserDisabled => "invalid_grant", _ => "access_denied" },

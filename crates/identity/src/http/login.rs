@@ -181,9 +181,9 @@ async fn apply(
                 SignInState::Denied { code } => {
                     entry.steps(check.steps);
                     ctx.log().record(entry.failure(code)).await;
-                    let msg = match code {
-                        ErrorCode::LockedOut => {
-                            "Your account is temporarily locked to prevent unauthorized use. Try again later."
+                    let msg = match mailward_signin::flow::answered(code) {
+                        ErrorCode::UserDisabled => {
+                            "Your account has been disabled. Contact your administrator."
                         }
                         _ => "Your account or password is incorrect.",
                     };

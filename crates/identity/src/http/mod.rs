@@ -162,7 +162,15 @@ impl FromRequestParts<Ctx> for Meta {
 }
 
 /// The client's address: the TCP peer, or — when the peer is a trusted proxy — the
-/// right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+/// right-most entry of `X-Forwarded-For` that is not itself a trusted proxy.
+///
+/// The walk goes from the right (the entry our own proxy appended) to the left and stops
+/// at the first entry that is not a trusted proxy: that entry is the client. An entry that
+/// does not parse as an address ends the walk the same way: it is the client, whose address
+/// is then unknown (`None`: no named location matches and no familiar address is claimed).
+/// Skipping it instead would let a client put any address left of it, behind a proxy that
+/// appends something unparsable. `ip:port` and `[ipv6]:port` (as some proxies append) are
+/// read as their address. A header that cannot be read as text gives `None` too.
 pub fn client_ip(
     peer: Option<IpAddr>,
     headers: &HeaderMap,
@@ -173,18 +181,28 @@ pub fn client_ip(
     if !is_trusted(&peer) {
         return Some(peer);
     }
-    let chain: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    chain
-        .into_iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .or(Some(peer))
+    let mut chain = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else {
+            return None;
+        };
+        chain.extend(value.split(','));
+    }
+    for entry in chain.into_iter().rev() {
+        match forwarded_addr(entry.trim()) {
+            Some(ip) if is_trusted(&ip) => continue,
+            other => return other,
+        }
+    }
+    Some(peer)
+}
+
+/// One `X-Forwarded-For` entry: an address, or an address with a port.
+fn forwarded_addr(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// An OAuth error on its way out as JSON.
@@ -241,5 +259,42 @@ mod tests {
             client_ip(Some(peer), &HeaderMap::new(), &trusted),
             Some(peer)
         );
+    }
+
+    fn xff(values: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_walk_ends_at_the_first_entry_that_does_not_parse() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let check = |values: &[&'static str]| client_ip(Some(peer), &xff(values), &trusted);
+        // A proxy that appends `ip:port`: the client's own claim left of it must not win.
+        assert_eq!(check(&["192.0.2.77, 203.0.113.9:51234"]), ip("203.0.113.9"));
+        assert_eq!(check(&["192.0.2.77, [2001:db8::9]:443"]), ip("2001:db8::9"));
+        // An entry that is not an address is the client, whose address is unknown.
+        assert_eq!(check(&["192.0.2.77, unknown"]), None);
+        assert_eq!(check(&["192.0.2.77, _hidden, 10.1.1.1"]), None);
+        assert_eq!(check(&["192.0.2.77,,10.1.1.1"]), None);
+        // Trusted proxies right of the client are skipped, across header lines too.
+        assert_eq!(
+            check(&["192.0.2.77, 203.0.113.9", "10.1.1.1"]),
+            ip("203.0.113.9")
+        );
+        // Only trusted proxies: the left-most proxy is as far as we know.
+        assert_eq!(check(&["10.1.1.1, 10.2.2.2"]), Some(peer));
+        // A header that is not text is not trusted either.
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"192.0.2.77, \xff").unwrap(),
+        );
+        assert_eq!(client_ip(Some(peer), &h, &trusted), None);
     }
 }

@@ -181,6 +181,7 @@ pub(super) async fn purge_expired(s: &PgStore, now: OffsetDateTime) -> Result<u6
         ("DELETE FROM device_codes WHERE expires_at <= $1", now_ms),
         ("DELETE FROM flows WHERE expires_at <= $1", now_ms),
         ("DELETE FROM sessions WHERE expires_at <= $1", now_ms),
+        ("DELETE FROM rate_limits WHERE expires_at <= $1", now_ms),
         (
             "DELETE FROM refresh_tokens WHERE expires_at <= $1",
             now_ms.saturating_sub(REFRESH_TOKEN_RETENTION_MS),

@@ -12,7 +12,23 @@ use crate::{Result, StoreError};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 /// `(version, sql)`, applied in order, each in its own transaction.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
+
+/// Guards against guessing and flooding: password attempts in flight on each lockout
+/// counter (reserved before the hash, given back when settled; `pending_at` lets a
+/// reservation of a process that died expire), submissions per device user code, and
+/// fixed-window rate-limit counters.
+const V3: &str = r#"
+ALTER TABLE lockout ADD COLUMN pending BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE lockout ADD COLUMN pending_at BIGINT;
+ALTER TABLE device_codes ADD COLUMN attempts BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE rate_limits (
+    key TEXT PRIMARY KEY,
+    taken BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX rate_limits_by_expiry ON rate_limits (expires_at);
+"#;
 
 /// Documents: JSON objects kept verbatim (conditional access policies, named locations).
 const V2: &str = r#"

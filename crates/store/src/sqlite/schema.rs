@@ -11,7 +11,23 @@ use crate::{Result, StoreError};
 use sqlx::SqlitePool;
 
 /// `(version, sql)`, applied in order, each in its own transaction.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+
+/// Guards against guessing and flooding: password attempts in flight on each lockout
+/// counter (reserved before the hash, given back when settled; `pending_at` lets a
+/// reservation of a process that died expire), submissions per device user code, and
+/// fixed-window rate-limit counters.
+const V4: &str = r#"
+ALTER TABLE lockout ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE lockout ADD COLUMN pending_at INTEGER;
+ALTER TABLE device_codes ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE rate_limits (
+    key TEXT PRIMARY KEY,
+    taken INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX rate_limits_by_expiry ON rate_limits (expires_at);
+"#;
 
 /// Documents: JSON objects kept verbatim (conditional access policies, named locations).
 const V3: &str = r#"

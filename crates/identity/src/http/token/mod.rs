@@ -213,7 +213,11 @@ pub async fn handle_token(
                 };
                 ctx.log().record(logged).await;
             }
-            return err(d.error).into_response();
+            // The log keeps the real code; the client is told what it may learn (a locked
+            // account looks like a wrong password).
+            let mut error = d.error;
+            error.code = mailward_signin::flow::answered(error.code);
+            return err(error).into_response();
         }
     };
     entry.event.client_app_used = granted.client_app_type;
