@@ -32,6 +32,10 @@ pub enum SignInState {
         /// What the policy asks of the second factor.
         #[serde(default)]
         required: Strength,
+        /// Step-up before registration: the user has a method, but none that meets
+        /// `required`; the one they have is proven first, then they register one that does.
+        #[serde(default)]
+        then_register: bool,
         /// WebAuthn authentication ceremony in progress (serialised by `mailward-mfa`).
         #[serde(default)]
         ceremony: Option<String>,
@@ -120,8 +124,10 @@ pub enum FirstFactor {
 pub struct Enrolment {
     /// What the policy asks of the second factor.
     pub required: Strength,
-    /// The user has a method that meets `required`.
+    /// The user has a method that meets `required` (recovery codes alone do not).
     pub sufficient: bool,
+    /// The user has any method to prove, recovery codes included.
+    pub any: bool,
 }
 
 /// What the policy step needs besides its decision.
@@ -174,6 +180,7 @@ impl SignInState {
                 amr: vec![Amr::Pwd],
                 auth_time: now,
                 required: Strength::Mfa,
+                then_register: false,
                 ceremony: None,
                 failures: 0,
             },
@@ -190,6 +197,7 @@ impl SignInState {
                 Enrolment {
                     required: Strength::Mfa,
                     sufficient: mfa.registered,
+                    any: mfa.registered,
                 },
             );
         }
@@ -208,6 +216,7 @@ impl SignInState {
                 Enrolment {
                     required: Strength::Mfa,
                     sufficient: mfa.registered,
+                    any: mfa.registered,
                 },
             ),
         }
@@ -215,6 +224,10 @@ impl SignInState {
 
     /// The policy step of an interactive sign-in, run right after the first factor (state
     /// `SecondFactor` with only `pwd`) or on an existing session.
+    ///
+    /// Registration on first need is only for users with nothing to prove: a user who has
+    /// a method proves it first (step-up) and only then registers the one the policy asks
+    /// for, so the password alone never enrols a method.
     pub fn prompt(self, decision: &Decision, methods: Enrolment) -> SignInState {
         let SignInState::SecondFactor {
             user,
@@ -234,6 +247,18 @@ impl SignInState {
                 auth_time,
                 mfa_time: None,
             }),
+            Decision::RequireMfa if !methods.sufficient && methods.any => {
+                SignInState::SecondFactor {
+                    user,
+                    username,
+                    amr,
+                    auth_time,
+                    required: methods.required,
+                    then_register: true,
+                    ceremony: None,
+                    failures: 0,
+                }
+            }
             Decision::RequireMfa if !methods.sufficient => SignInState::RegisterMfa {
                 user,
                 username,
@@ -249,6 +274,7 @@ impl SignInState {
                 amr,
                 auth_time,
                 required: methods.required,
+                then_register: false,
                 ceremony: None,
                 failures: 0,
             },
@@ -257,8 +283,32 @@ impl SignInState {
 
     /// After a second factor (or a method registered and proven during the flow).
     /// `None` is a failed attempt: counted, and the flow ends after [`MAX_FLOW_FAILURES`].
+    /// A proven method that does not meet the requirement (step-up) leads to registration.
     pub fn second_factor(self, method: Option<Amr>, now: OffsetDateTime) -> SignInState {
         match (self, method) {
+            (
+                SignInState::SecondFactor {
+                    user,
+                    username,
+                    mut amr,
+                    auth_time,
+                    required,
+                    then_register,
+                    ..
+                },
+                Some(m),
+            ) if then_register || !required.met_by(m) => {
+                add_method(&mut amr, m);
+                SignInState::RegisterMfa {
+                    user,
+                    username,
+                    amr,
+                    auth_time,
+                    required,
+                    pending_totp: None,
+                    ceremony: None,
+                }
+            }
             (
                 SignInState::SecondFactor {
                     user,
@@ -300,6 +350,7 @@ impl SignInState {
                     amr,
                     auth_time,
                     required,
+                    then_register,
                     failures,
                     ..
                 },
@@ -316,6 +367,7 @@ impl SignInState {
                     amr,
                     auth_time,
                     required,
+                    then_register,
                     ceremony: None,
                     failures: failures + 1,
                 }
@@ -349,6 +401,20 @@ impl SignInState {
             SignInState::SecondFactor { ceremony, .. }
             | SignInState::RegisterMfa { ceremony, .. } => ceremony.take(),
             _ => None,
+        }
+    }
+
+    /// Only a passkey is accepted at this step (a step-up before registration accepts the
+    /// weaker method the user has).
+    pub fn passkey_only(&self) -> bool {
+        match self {
+            SignInState::SecondFactor {
+                required,
+                then_register,
+                ..
+            } => *required == Strength::PhishingResistant && !*then_register,
+            SignInState::RegisterMfa { required, .. } => *required == Strength::PhishingResistant,
+            _ => false,
         }
     }
 
@@ -539,6 +605,90 @@ mod tests {
                 code: ErrorCode::InvalidRequest
             }
         );
+    }
+
+    fn enrolment(required: Strength, sufficient: bool, any: bool) -> Enrolment {
+        Enrolment {
+            required,
+            sufficient,
+            any,
+        }
+    }
+
+    #[test]
+    fn registration_on_first_need_only_without_any_method() {
+        use Strength::*;
+        let step = |e| after_password().prompt(&Decision::RequireMfa, e);
+        // Nothing to prove: register now.
+        assert!(matches!(
+            step(enrolment(Mfa, false, false)),
+            SignInState::RegisterMfa { required: Mfa, .. }
+        ));
+        assert!(matches!(
+            step(enrolment(PhishingResistant, false, false)),
+            SignInState::RegisterMfa {
+                required: PhishingResistant,
+                ..
+            }
+        ));
+        // A method that meets the requirement: just prove it.
+        let s = step(enrolment(PhishingResistant, true, true));
+        assert!(
+            matches!(
+                s,
+                SignInState::SecondFactor {
+                    then_register: false,
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        assert!(s.passkey_only());
+        // A weaker method (TOTP under phishing-resistant MFA, or recovery codes only):
+        // prove it first, then register.
+        for e in [
+            enrolment(PhishingResistant, false, true),
+            enrolment(Mfa, false, true),
+        ] {
+            let s = step(e);
+            assert!(
+                matches!(
+                    s,
+                    SignInState::SecondFactor {
+                        then_register: true,
+                        ..
+                    }
+                ),
+                "{s:?}"
+            );
+            assert!(!s.passkey_only());
+            // A wrong code keeps the user at the step-up.
+            let s = s.second_factor(None, now());
+            assert!(matches!(
+                s,
+                SignInState::SecondFactor {
+                    then_register: true,
+                    ..
+                }
+            ));
+            let s = s.second_factor(Some(Amr::Otp), now());
+            let SignInState::RegisterMfa { amr, required, .. } = &s else {
+                panic!("{s:?}")
+            };
+            assert_eq!(*required, e.required);
+            assert_eq!(*amr, vec![Amr::Pwd, Amr::Otp, Amr::Mfa]);
+            assert_eq!(s.passkey_only(), e.required == PhishingResistant);
+            let SignInState::Registered(done) = s.second_factor(Some(Amr::Hwk), now()) else {
+                panic!()
+            };
+            assert_eq!(done.amr, vec![Amr::Pwd, Amr::Otp, Amr::Mfa, Amr::Hwk]);
+        }
+        // A passkey proven where a passkey is required completes.
+        let s = step(enrolment(PhishingResistant, true, true));
+        assert!(matches!(
+            s.second_factor(Some(Amr::Hwk), now()),
+            SignInState::Complete(_)
+        ));
     }
 
     #[test]

@@ -83,6 +83,7 @@ pub(super) async fn run(
         Enrolment {
             required,
             sufficient,
+            any: methods.any() || methods.recovery_codes > 0,
         },
     ))
 }
@@ -102,6 +103,7 @@ pub(crate) async fn from_session(
         amr: session.amr.clone(),
         auth_time: session.auth_time,
         required: Strength::Mfa,
+        then_register: false,
         ceremony: None,
         failures: 0,
     };

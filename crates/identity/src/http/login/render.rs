@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use mailward_mfa::{qr, totp};
-use mailward_signin::flow::{SignInState, Strength};
+use mailward_signin::flow::SignInState;
 use mailward_types::ErrorCode;
 use minijinja::context;
 use time::OffsetDateTime;
@@ -29,8 +29,8 @@ pub(super) async fn state(
             Ok(password(ctx, flow, &username, error, StatusCode::OK))
         }
         SignInState::SecondFactor { .. } => mfa(ctx, flow, method, error, now).await,
-        SignInState::RegisterMfa { required, .. } => {
-            if method == Some("passkey") || required == Strength::PhishingResistant {
+        SignInState::RegisterMfa { .. } => {
+            if method == Some("passkey") || flow.state.passkey_only() {
                 register_passkey(ctx, flow, error, now).await
             } else {
                 register_totp(ctx, flow, error, now).await
@@ -76,13 +76,13 @@ pub(super) async fn mfa(
     let SignInState::SecondFactor {
         user,
         username,
-        required,
+        then_register,
         ..
     } = flow.state.clone()
     else {
         return Ok(to_page(flow));
     };
-    let passkey_only = required == Strength::PhishingResistant;
+    let passkey_only = flow.state.passkey_only();
     let methods = mfa_methods::methods(ctx, user).await?;
     let mut available = vec![];
     if methods.totp && !passkey_only {
@@ -123,7 +123,7 @@ pub(super) async fn mfa(
             "mfa.html",
             context! {
                 organization => ctx.cfg().organization.clone(), flow => flow.id.to_string(), username => username,
-                method => chosen, other_methods => others, error => error, passkey_options => minijinja::Value::from(minijinja::value::Serde(&passkey_options)),
+                step_up => then_register, method => chosen, other_methods => others, error => error, passkey_options => minijinja::Value::from(minijinja::value::Serde(&passkey_options)),
             },
         )
         .into_response())
@@ -195,7 +195,7 @@ pub(super) async fn register_passkey(
         .templates()
         .render(
             "register.html",
-            context! { organization => ctx.cfg().organization.clone(), flow => flow.id.to_string(), method => "passkey", passkey_options => minijinja::Value::from(minijinja::value::Serde(&options)), error => error },
+            context! { organization => ctx.cfg().organization.clone(), flow => flow.id.to_string(), method => "passkey", passkey_only => flow.state.passkey_only(), passkey_options => minijinja::Value::from(minijinja::value::Serde(&options)), error => error },
         )
         .into_response())
 }

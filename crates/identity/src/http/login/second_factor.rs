@@ -6,7 +6,7 @@ use crate::authn::step;
 use crate::flows::Flow;
 use crate::mfa_methods;
 use crate::state::Ctx;
-use mailward_signin::flow::{SignInState, Strength};
+use mailward_signin::flow::SignInState;
 use mailward_types::model::Amr;
 use mailward_types::{ErrorCode, Secret};
 use time::OffsetDateTime;
@@ -81,7 +81,7 @@ async fn code_method(req: &Req<'_>, mut flow: Flow, method: Method, code: &Secre
     let Some((user, _)) = who(&flow) else {
         return Ok(super::to_page(&flow));
     };
-    if flow.state.required() == Strength::PhishingResistant {
+    if flow.state.passkey_only() {
         return render::mfa(ctx, &mut flow, Some("passkey"), Some(PASSKEY_NEEDED), now).await;
     }
     let code = code.expose_secret();
