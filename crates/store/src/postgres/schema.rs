@@ -12,7 +12,18 @@ use crate::{Result, StoreError};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 /// `(version, sql)`, applied in order, each in its own transaction.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, SECOND_FACTOR)];
+
+/// Per-user second-factor failures across flows: the count since the last correct code or
+/// lock, the current lock window and when the lock ends (unix ms, 0 for none).
+const SECOND_FACTOR: &str = r#"
+CREATE TABLE second_factor_failures (
+    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    failures BIGINT NOT NULL,
+    lock_ms BIGINT NOT NULL,
+    locked_until BIGINT NOT NULL
+);
+"#;
 
 /// Documents: JSON objects kept verbatim (conditional access policies, named locations).
 const V2: &str = r#"

@@ -1,5 +1,8 @@
-//! `totp`, `recovery`, `passkey`: the second factor. A wrong code is logged and counted;
-//! too many end the flow.
+//! `totp`, `recovery`, `passkey`: the second factor. Every attempt first reserves a place
+//! in the user's second-factor failure count in the store (one conditional statement, so
+//! parallel posts from any number of flows cannot exceed it); while the user is locked no
+//! code is checked and the answer is 500121. A correct method clears the count. A wrong
+//! code is also counted in the flow; too many end the flow.
 
 use super::{Req, Res, continue_flow, entry_for, render};
 use crate::authn::step;
@@ -7,10 +10,19 @@ use crate::flows::Flow;
 use crate::mfa_methods;
 use crate::state::Ctx;
 use mailward_signin::flow::SignInState;
+use mailward_store::{SecondFactorLimits, SecondFactorReservation};
 use mailward_types::model::Amr;
 use mailward_types::{ErrorCode, Secret};
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+/// Per-user second-factor limits: 10 wrong codes (TOTP, recovery codes or failed passkey
+/// assertions), then a lock of 1 minute that doubles at each further lock, up to a day.
+pub(crate) const LIMITS: SecondFactorLimits = SecondFactorLimits {
+    threshold: 10,
+    first_lock_ms: 60_000,
+    max_lock_ms: 24 * 60 * 60_000,
+};
 
 /// Shown when a sign-in that needs a passkey gets another method.
 pub(super) const PASSKEY_NEEDED: &str = "This sign-in needs a passkey or security key.";
@@ -27,6 +39,9 @@ pub(super) async fn handle_passkey(req: &Req<'_>, mut flow: Flow, credential: Op
     let Some((user, _)) = who(&flow) else {
         return Ok(super::to_page(&flow));
     };
+    if let Some(locked) = reserve(req, &mut flow, Method::Passkey).await? {
+        return Ok(locked);
+    }
     let used = finish_passkey_auth(req.ctx, &mut flow, user, credential, req.now).await?;
     result(req, flow, Method::Passkey, used).await
 }
@@ -84,6 +99,9 @@ async fn code_method(req: &Req<'_>, mut flow: Flow, method: Method, code: &Secre
     if flow.state.passkey_only() {
         return render::mfa(ctx, &mut flow, Some("passkey"), Some(PASSKEY_NEEDED), now).await;
     }
+    if let Some(locked) = reserve(req, &mut flow, method).await? {
+        return Ok(locked);
+    }
     let code = code.expose_secret();
     let used = match method {
         Method::Recovery => mfa_methods::check_recovery(ctx, user, code, now).await?,
@@ -98,6 +116,7 @@ async fn result(req: &Req<'_>, mut flow: Flow, method: Method, used: Option<Amr>
         return Ok(super::to_page(&flow));
     };
     if used.is_some() {
+        ctx.store().clear_second_factor_failures(user).await?;
         flow.steps.push(step(method.log_name(), true, ""));
         flow.state = flow.state.clone().second_factor(used, now);
         return continue_flow(req, flow).await;
@@ -171,6 +190,36 @@ async fn finish_passkey_auth(
         Err(e) => {
             tracing::info!(error = %e, "passkey authentication failed");
             Ok(None)
+        }
+    }
+}
+
+/// Reserves the attempt in the user's second-factor failure count before anything is
+/// checked; when the user is locked, logs the refusal and returns the error page.
+async fn reserve(
+    req: &Req<'_>,
+    flow: &mut Flow,
+    method: Method,
+) -> Result<Option<axum::response::Response>, mailward_store::StoreError> {
+    let Req { ctx, meta, now, .. } = *req;
+    let Some((user, username)) = who(flow) else {
+        return Ok(None);
+    };
+    match ctx.store().reserve_second_factor(user, now, LIMITS).await? {
+        SecondFactorReservation::Allowed => Ok(None),
+        SecondFactorReservation::Locked { until } => {
+            let code = ErrorCode::SecondFactorLocked;
+            let mut entry = entry_for(flow, meta, now);
+            entry
+                .user(Some(user), &username)
+                .steps(flow.steps.clone())
+                .steps([step(
+                    method.log_name(),
+                    false,
+                    &format!("second factor locked until {until}"),
+                )]);
+            ctx.log().record(entry.failure(code)).await;
+            Ok(Some(render::error_page(ctx, code, flow.correlation_id)))
         }
     }
 }
