@@ -158,6 +158,9 @@ async fn locked_message_on_the_sign_in_page() {
     // Locked now: the right password is refused with the lockout message.
     let page = b.submit(page.html(), "password", &[("password", PW)]).await;
     assert!(page.html().contains("temporarily locked"), "{page:?}");
+    assert!(page.html().contains("MW50053"), "{page:?}");
+    assert!(page.html().contains("Correlation ID"), "{page:?}");
+    assert!(page.html().contains("Start again"), "{page:?}");
     assert!(page.location().is_none());
     let log = signins(&t, &m.upn).await;
     assert_eq!(log[0].error_code, Some(50053), "{log:?}");

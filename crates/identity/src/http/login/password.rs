@@ -42,17 +42,14 @@ pub(super) async fn handle_password(
     if let mailward_signin::flow::SignInState::Denied { code } = next {
         entry.steps(check.steps);
         ctx.log().record(entry.failure(code)).await;
-        let msg = match code {
-            ErrorCode::LockedOut => {
-                "Your account is temporarily locked to prevent unauthorized use. Try again later."
-            }
-            _ => "Your account or password is incorrect.",
-        };
+        if code == ErrorCode::LockedOut {
+            return render::restartable_error(ctx, &mut flow, code, now).await;
+        }
         return Ok(render::password(
             ctx,
             &flow,
             username,
-            Some(msg),
+            Some("Your account or password is incorrect."),
             StatusCode::OK,
         ));
     }

@@ -211,17 +211,7 @@ pub(super) fn recovery_codes(ctx: &Ctx, flow: &Flow, codes: &[String]) -> Respon
 }
 
 pub(crate) fn error_page(ctx: &Ctx, code: ErrorCode, correlation_id: Uuid) -> Response {
-    let message = match code {
-        ErrorCode::UserDisabled => "Your account has been disabled. Contact your administrator.",
-        ErrorCode::LockedOut => {
-            "Your account is temporarily locked to prevent unauthorized use. Try again later."
-        }
-        ErrorCode::BlockedByPolicy => {
-            "You cannot access this right now: your sign-in was blocked by your organization's policy."
-        }
-        ErrorCode::MfaRequired => "Too many wrong verification attempts. Start the sign-in again.",
-        other => other.description(),
-    };
+    let message = error_message(code);
     let status = match code {
         ErrorCode::InvalidRequest
         | ErrorCode::RedirectUriMismatch
@@ -234,6 +224,45 @@ pub(crate) fn error_page(ctx: &Ctx, code: ErrorCode, correlation_id: Uuid) -> Re
         context! { organization => ctx.cfg().organization.clone(), message => message, code => code.number(), correlation_id => correlation_id.to_string() },
     );
     (status, page).into_response()
+}
+
+fn error_message(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::UserDisabled => "Your account has been disabled. Contact your administrator.",
+        ErrorCode::LockedOut => {
+            "Your account is temporarily locked to prevent unauthorized use. Try again later."
+        }
+        ErrorCode::BlockedByPolicy => {
+            "You cannot access this right now: your sign-in was blocked by your organization's policy."
+        }
+        ErrorCode::MfaRequired => "Too many wrong verification attempts. Start the sign-in again.",
+        ErrorCode::SecondFactorLocked => {
+            "Too many wrong verification codes for this account. Verification is locked for a while to protect it; try again later."
+        }
+        other => other.description(),
+    }
+}
+
+/// An error that ends this attempt but not the flow: the flow goes back to the user name,
+/// and the page (with the error code and correlation id) offers to start again.
+pub(super) async fn restartable_error(
+    ctx: &Ctx,
+    flow: &mut Flow,
+    code: ErrorCode,
+    now: OffsetDateTime,
+) -> Res {
+    flow.state = SignInState::Identify;
+    flow.save(ctx, now).await?;
+    let mut page = error_page(ctx, code, flow.correlation_id);
+    let body = ctx.templates().render(
+        "error.html",
+        context! {
+            organization => ctx.cfg().organization.clone(), message => error_message(code), code => code.number(),
+            correlation_id => flow.correlation_id.to_string(), restart => flow.id.to_string(),
+        },
+    );
+    *page.body_mut() = axum::body::Body::from(body.0);
+    Ok(page)
 }
 
 pub(super) fn expired_page(ctx: &Ctx, meta: &Meta) -> Response {
@@ -251,7 +280,15 @@ pub(super) fn expired_page(ctx: &Ctx, meta: &Meta) -> Response {
 /// `/login` without a usable flow (no `flow` parameter, or a form that is not a sign-in
 /// form): sign-ins start at the application.
 pub(super) fn no_flow_page(ctx: &Ctx, meta: &Meta) -> Response {
-    expired_page(ctx, meta)
+    let page = ctx.templates().render(
+        "error.html",
+        context! {
+            organization => ctx.cfg().organization.clone(), title => "Start from your application",
+            message => "This page signs you in to an application. Open the application (or the link it gave you) to start signing in.",
+            correlation_id => meta.correlation_id.to_string(),
+        },
+    );
+    (StatusCode::BAD_REQUEST, page).into_response()
 }
 
 pub(crate) fn server_error(ctx: &Ctx, meta: &Meta, e: &dyn std::fmt::Display) -> Response {

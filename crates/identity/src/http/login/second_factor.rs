@@ -131,8 +131,7 @@ async fn result(req: &Req<'_>, mut flow: Flow, method: Method, used: Option<Amr>
         .await;
     flow.state = flow.state.clone().second_factor(None, now);
     if let SignInState::Denied { code } = flow.state {
-        flow.delete(ctx).await?;
-        return Ok(render::error_page(ctx, code, flow.correlation_id));
+        return render::restartable_error(ctx, &mut flow, code, now).await;
     }
     flow.save(ctx, now).await?;
     render::mfa(
@@ -200,7 +199,7 @@ async fn reserve(
     req: &Req<'_>,
     flow: &mut Flow,
     method: Method,
-) -> Result<Option<axum::response::Response>, mailward_store::StoreError> {
+) -> Result<Option<axum::response::Response>, Box<dyn std::error::Error + Send + Sync>> {
     let Req { ctx, meta, now, .. } = *req;
     let Some((user, username)) = who(flow) else {
         return Ok(None);
@@ -219,7 +218,9 @@ async fn reserve(
                     &format!("second factor locked until {until}"),
                 )]);
             ctx.log().record(entry.failure(code)).await;
-            Ok(Some(render::error_page(ctx, code, flow.correlation_id)))
+            render::restartable_error(ctx, flow, code, now)
+                .await
+                .map(Some)
         }
     }
 }
