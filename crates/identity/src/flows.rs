@@ -40,24 +40,14 @@ pub struct Flow {
     pub app_name: String,
     pub client_app_type: ClientAppType,
     pub state: SignInState,
-    pub mfa_failures: u32,
-    /// Sealed TOTP secret offered during registration (base64).
-    pub pending_totp: Option<String>,
-    /// WebAuthn ceremony state (registration or authentication).
-    pub passkey_state: Option<String>,
     pub correlation_id: Uuid,
     pub steps: Vec<AuthStep>,
     pub policies: Vec<PolicyOutcome>,
     pub location_class: Option<LocationClass>,
-    /// Recovery codes were just shown; `continue` finishes the flow.
-    pub awaiting_continue: bool,
     /// The application conditional access sees (the resource the scopes name, or the
     /// client).
     #[serde(default)]
     pub target_app: String,
-    /// Conditional access asks for phishing-resistant MFA: only a passkey will do.
-    #[serde(default)]
-    pub require_passkey: bool,
     /// Conditional access `persistentBrowser` = `always`: the session cookie outlives the
     /// browser (otherwise it is a browser-session cookie).
     #[serde(default)]

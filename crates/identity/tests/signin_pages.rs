@@ -226,10 +226,13 @@ async fn too_many_wrong_second_factor_attempts_end_the_flow() {
         err.contains("Too many wrong verification attempts"),
         "{err}"
     );
-    // The flow is gone: even the right code is not accepted on it any more.
+    // The page gives the code and a way to start again; the flow is back at the user
+    // name, so even the right code is not accepted on it any more.
+    assert!(err.contains("MW50076"), "{err}");
+    assert!(err.contains("Start again"), "{err}");
     let after = b.submit(&html, "totp", &[("code", &right)]).await;
     assert!(after.location().is_none(), "{after:?}");
-    assert!(after.html().contains("expired"), "{after:?}");
+    assert!(after.html().contains("name=\"username\""), "{after:?}");
     let log = signins(&t, &m.upn).await;
     assert_eq!(
         log.iter()
@@ -305,4 +308,23 @@ async fn first_sign_in_registers_an_authenticator_with_retry() {
             .unwrap()
             .is_some_and(|r| r.confirmed)
     );
+}
+
+#[tokio::test]
+async fn login_without_a_flow_shows_a_page() {
+    let t = TestIdentity::start().await;
+    for res in [
+        t.client().get(t.at("/login")).send().await,
+        t.client()
+            .post(t.at("/login"))
+            .form(&[("action", "totp")])
+            .send()
+            .await,
+    ] {
+        let res = res.expect("request");
+        assert_eq!(res.status().as_u16(), 400);
+        let html = res.text().await.expect("body");
+        assert!(html.contains("Start from your application"), "{html}");
+        assert!(!html.contains("deserialize"), "{html}");
+    }
 }

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Where a sign-in stands.
+/// Where a sign-in stands. Everything the pages need between two requests lives here, so
+/// a flow continues on any node from the stored state alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum SignInState {
@@ -29,6 +30,19 @@ pub enum SignInState {
         amr: Vec<Amr>,
         #[serde(with = "time::serde::rfc3339")]
         auth_time: OffsetDateTime,
+        /// What the policy asks of the second factor.
+        #[serde(default)]
+        required: Strength,
+        /// Step-up before registration: the user has a method, but none that meets
+        /// `required`; the one they have is proven first, then they register one that does.
+        #[serde(default)]
+        then_register: bool,
+        /// WebAuthn authentication ceremony in progress (serialised by `mailward-mfa`).
+        #[serde(default)]
+        ceremony: Option<String>,
+        /// Wrong codes entered in this flow.
+        #[serde(default)]
+        failures: u32,
     },
     /// The user must register a method before continuing.
     RegisterMfa {
@@ -37,12 +51,48 @@ pub enum SignInState {
         amr: Vec<Amr>,
         #[serde(with = "time::serde::rfc3339")]
         auth_time: OffsetDateTime,
+        /// What the method being registered must be.
+        #[serde(default)]
+        required: Strength,
+        /// The TOTP secret offered on the page, sealed (base64).
+        #[serde(default)]
+        pending_totp: Option<String>,
+        /// WebAuthn registration ceremony in progress.
+        #[serde(default)]
+        ceremony: Option<String>,
     },
+    /// A method was registered during this sign-in and the recovery codes were shown;
+    /// `continue` finishes.
+    Registered(Completed),
     /// Done: issue the code / approve the device.
     Complete(Completed),
     /// Stopped with an error code.
     Denied { code: ErrorCode },
 }
+
+/// How strong the second factor must be (conditional access authentication strength).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strength {
+    /// Any registered second factor.
+    #[default]
+    Mfa,
+    /// A passkey or security key (`amr` `hwk`).
+    PhishingResistant,
+}
+
+impl Strength {
+    /// Whether a method proven with `amr` meets this strength.
+    pub fn met_by(self, amr: Amr) -> bool {
+        match self {
+            Strength::Mfa => true,
+            Strength::PhishingResistant => amr == Amr::Hwk,
+        }
+    }
+}
+
+/// Wrong second-factor codes allowed in one flow.
+pub const MAX_FLOW_FAILURES: u32 = 5;
 
 /// A finished sign-in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +134,17 @@ pub fn answered(code: ErrorCode) -> ErrorCode {
         ErrorCode::LockedOut => ErrorCode::InvalidCredentials,
         other => other,
     }
+}
+
+/// What an interactive policy step needs to know about the user's methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enrolment {
+    /// What the policy asks of the second factor.
+    pub required: Strength,
+    /// The user has a method that meets `required` (recovery codes alone do not).
+    pub sufficient: bool,
+    /// The user has any method to prove, recovery codes included.
+    pub any: bool,
 }
 
 /// What the policy step needs besides its decision.
@@ -138,19 +199,62 @@ impl SignInState {
                 username,
                 amr: vec![Amr::Pwd],
                 auth_time: now,
+                required: Strength::Mfa,
+                then_register: false,
+                ceremony: None,
+                failures: 0,
             },
             (other, _) => other.out_of_order(),
         }
     }
 
-    /// The policy step, run right after the first factor (state `SecondFactor` with only
-    /// `pwd`) or on an existing session.
+    /// The policy step for sign-ins that cannot show pages (ROPC, relayed basic auth), run
+    /// right after the first factor.
     pub fn policy(self, decision: &Decision, mfa: MfaFacts) -> SignInState {
+        if mfa.interactive {
+            return self.prompt(
+                decision,
+                Enrolment {
+                    required: Strength::Mfa,
+                    sufficient: mfa.registered,
+                    any: mfa.registered,
+                },
+            );
+        }
+        match decision {
+            Decision::RequireMfa if matches!(self, SignInState::SecondFactor { .. }) => {
+                SignInState::Denied {
+                    code: if mfa.registered {
+                        ErrorCode::MfaRequired
+                    } else {
+                        ErrorCode::MfaRegistrationRequired
+                    },
+                }
+            }
+            _ => self.prompt(
+                decision,
+                Enrolment {
+                    required: Strength::Mfa,
+                    sufficient: mfa.registered,
+                    any: mfa.registered,
+                },
+            ),
+        }
+    }
+
+    /// The policy step of an interactive sign-in, run right after the first factor (state
+    /// `SecondFactor` with only `pwd`) or on an existing session.
+    ///
+    /// Registration on first need is only for users with nothing to prove: a user who has
+    /// a method proves it first (step-up) and only then registers the one the policy asks
+    /// for, so the password alone never enrols a method.
+    pub fn prompt(self, decision: &Decision, methods: Enrolment) -> SignInState {
         let SignInState::SecondFactor {
             user,
             username,
             amr,
             auth_time,
+            ..
         } = self
         else {
             return self.out_of_order();
@@ -163,40 +267,70 @@ impl SignInState {
                 auth_time,
                 mfa_time: None,
             }),
-            Decision::RequireMfa if !mfa.interactive => SignInState::Denied {
-                code: if mfa.registered {
-                    ErrorCode::MfaRequired
-                } else {
-                    ErrorCode::MfaRegistrationRequired
-                },
-            },
-            Decision::RequireMfa if !mfa.registered => SignInState::RegisterMfa {
+            Decision::RequireMfa if !methods.sufficient && methods.any => {
+                SignInState::SecondFactor {
+                    user,
+                    username,
+                    amr,
+                    auth_time,
+                    required: methods.required,
+                    then_register: true,
+                    ceremony: None,
+                    failures: 0,
+                }
+            }
+            Decision::RequireMfa if !methods.sufficient => SignInState::RegisterMfa {
                 user,
                 username,
                 amr,
                 auth_time,
+                required: methods.required,
+                pending_totp: None,
+                ceremony: None,
             },
             Decision::RequireMfa => SignInState::SecondFactor {
                 user,
                 username,
                 amr,
                 auth_time,
+                required: methods.required,
+                then_register: false,
+                ceremony: None,
+                failures: 0,
             },
         }
     }
 
     /// After a second factor (or a method registered and proven during the flow).
-    /// A failed attempt leaves the state as it is; the caller counts attempts.
+    /// `None` is a failed attempt: counted, and the flow ends after [`MAX_FLOW_FAILURES`].
+    /// A proven method that does not meet the requirement (step-up) leads to registration.
     pub fn second_factor(self, method: Option<Amr>, now: OffsetDateTime) -> SignInState {
         match (self, method) {
             (
                 SignInState::SecondFactor {
                     user,
+                    username,
                     mut amr,
                     auth_time,
+                    required,
+                    then_register,
                     ..
+                },
+                Some(m),
+            ) if then_register || !required.met_by(m) => {
+                add_method(&mut amr, m);
+                SignInState::RegisterMfa {
+                    user,
+                    username,
+                    amr,
+                    auth_time,
+                    required,
+                    pending_totp: None,
+                    ceremony: None,
                 }
-                | SignInState::RegisterMfa {
+            }
+            (
+                SignInState::SecondFactor {
                     user,
                     mut amr,
                     auth_time,
@@ -204,12 +338,7 @@ impl SignInState {
                 },
                 Some(m),
             ) => {
-                if !amr.contains(&m) {
-                    amr.push(m);
-                }
-                if !amr.contains(&Amr::Mfa) {
-                    amr.push(Amr::Mfa);
-                }
+                add_method(&mut amr, m);
                 SignInState::Complete(Completed {
                     user,
                     amr,
@@ -217,8 +346,104 @@ impl SignInState {
                     mfa_time: Some(now),
                 })
             }
+            (
+                SignInState::RegisterMfa {
+                    user,
+                    mut amr,
+                    auth_time,
+                    ..
+                },
+                Some(m),
+            ) => {
+                add_method(&mut amr, m);
+                SignInState::Registered(Completed {
+                    user,
+                    amr,
+                    auth_time,
+                    mfa_time: Some(now),
+                })
+            }
+            (
+                SignInState::SecondFactor {
+                    user,
+                    username,
+                    amr,
+                    auth_time,
+                    required,
+                    then_register,
+                    failures,
+                    ..
+                },
+                None,
+            ) => {
+                if failures + 1 >= MAX_FLOW_FAILURES {
+                    return SignInState::Denied {
+                        code: ErrorCode::MfaRequired,
+                    };
+                }
+                SignInState::SecondFactor {
+                    user,
+                    username,
+                    amr,
+                    auth_time,
+                    required,
+                    then_register,
+                    ceremony: None,
+                    failures: failures + 1,
+                }
+            }
             (state, None) => state,
             (other, Some(_)) => other.out_of_order(),
+        }
+    }
+
+    /// The WebAuthn ceremony in progress, if any.
+    pub fn ceremony(&self) -> Option<&str> {
+        match self {
+            SignInState::SecondFactor { ceremony, .. }
+            | SignInState::RegisterMfa { ceremony, .. } => ceremony.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Starts (or replaces) the WebAuthn ceremony of a second-factor or registration step.
+    pub fn set_ceremony(&mut self, state: String) {
+        if let SignInState::SecondFactor { ceremony, .. }
+        | SignInState::RegisterMfa { ceremony, .. } = self
+        {
+            *ceremony = Some(state);
+        }
+    }
+
+    /// Ends the WebAuthn ceremony: a ceremony state is used at most once.
+    pub fn take_ceremony(&mut self) -> Option<String> {
+        match self {
+            SignInState::SecondFactor { ceremony, .. }
+            | SignInState::RegisterMfa { ceremony, .. } => ceremony.take(),
+            _ => None,
+        }
+    }
+
+    /// Only a passkey is accepted at this step (a step-up before registration accepts the
+    /// weaker method the user has).
+    pub fn passkey_only(&self) -> bool {
+        match self {
+            SignInState::SecondFactor {
+                required,
+                then_register,
+                ..
+            } => *required == Strength::PhishingResistant && !*then_register,
+            SignInState::RegisterMfa { required, .. } => *required == Strength::PhishingResistant,
+            _ => false,
+        }
+    }
+
+    /// The second factor the policy asks for (`Mfa` outside the second-factor steps).
+    pub fn required(&self) -> Strength {
+        match self {
+            SignInState::SecondFactor { required, .. }
+            | SignInState::RegisterMfa { required, .. } => *required,
+            _ => Strength::Mfa,
         }
     }
 
@@ -234,6 +459,15 @@ impl SignInState {
 
     pub fn is_terminal(&self) -> bool {
         matches!(self, SignInState::Complete(_) | SignInState::Denied { .. })
+    }
+}
+
+fn add_method(amr: &mut Vec<Amr>, m: Amr) {
+    if !amr.contains(&m) {
+        amr.push(m);
+    }
+    if !amr.contains(&Amr::Mfa) {
+        amr.push(Amr::Mfa);
     }
 }
 
@@ -364,7 +598,7 @@ mod tests {
         assert!(matches!(s, SignInState::RegisterMfa { .. }));
         assert!(matches!(
             s.second_factor(Some(Amr::Otp), now()),
-            SignInState::Complete(_)
+            SignInState::Registered(_)
         ));
         assert_eq!(
             after_password().policy(
@@ -408,9 +642,108 @@ mod tests {
                 code: ErrorCode::InvalidRequest
             }
         );
-        // A failed second factor keeps the state.
-        let s = after_password().policy(&Decision::RequireMfa, INTERACTIVE);
-        assert_eq!(s.clone().second_factor(None, now()), s);
+    }
+
+    fn enrolment(required: Strength, sufficient: bool, any: bool) -> Enrolment {
+        Enrolment {
+            required,
+            sufficient,
+            any,
+        }
+    }
+
+    #[test]
+    fn registration_on_first_need_only_without_any_method() {
+        use Strength::*;
+        let step = |e| after_password().prompt(&Decision::RequireMfa, e);
+        // Nothing to prove: register now.
+        assert!(matches!(
+            step(enrolment(Mfa, false, false)),
+            SignInState::RegisterMfa { required: Mfa, .. }
+        ));
+        assert!(matches!(
+            step(enrolment(PhishingResistant, false, false)),
+            SignInState::RegisterMfa {
+                required: PhishingResistant,
+                ..
+            }
+        ));
+        // A method that meets the requirement: just prove it.
+        let s = step(enrolment(PhishingResistant, true, true));
+        assert!(
+            matches!(
+                s,
+                SignInState::SecondFactor {
+                    then_register: false,
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        assert!(s.passkey_only());
+        // A weaker method (TOTP under phishing-resistant MFA, or recovery codes only):
+        // prove it first, then register.
+        for e in [
+            enrolment(PhishingResistant, false, true),
+            enrolment(Mfa, false, true),
+        ] {
+            let s = step(e);
+            assert!(
+                matches!(
+                    s,
+                    SignInState::SecondFactor {
+                        then_register: true,
+                        ..
+                    }
+                ),
+                "{s:?}"
+            );
+            assert!(!s.passkey_only());
+            // A wrong code keeps the user at the step-up.
+            let s = s.second_factor(None, now());
+            assert!(matches!(
+                s,
+                SignInState::SecondFactor {
+                    then_register: true,
+                    ..
+                }
+            ));
+            let s = s.second_factor(Some(Amr::Otp), now());
+            let SignInState::RegisterMfa { amr, required, .. } = &s else {
+                panic!("{s:?}")
+            };
+            assert_eq!(*required, e.required);
+            assert_eq!(*amr, vec![Amr::Pwd, Amr::Otp, Amr::Mfa]);
+            assert_eq!(s.passkey_only(), e.required == PhishingResistant);
+            let SignInState::Registered(done) = s.second_factor(Some(Amr::Hwk), now()) else {
+                panic!()
+            };
+            assert_eq!(done.amr, vec![Amr::Pwd, Amr::Otp, Amr::Mfa, Amr::Hwk]);
+        }
+        // A passkey proven where a passkey is required completes.
+        let s = step(enrolment(PhishingResistant, true, true));
+        assert!(matches!(
+            s.second_factor(Some(Amr::Hwk), now()),
+            SignInState::Complete(_)
+        ));
+    }
+
+    #[test]
+    fn wrong_codes_are_counted_and_end_the_flow() {
+        let mut s = after_password().policy(&Decision::RequireMfa, INTERACTIVE);
+        for n in 1..MAX_FLOW_FAILURES {
+            s = s.second_factor(None, now());
+            assert!(
+                matches!(s, SignInState::SecondFactor { failures, .. } if failures == n),
+                "{s:?}"
+            );
+        }
+        assert_eq!(
+            s.second_factor(None, now()),
+            SignInState::Denied {
+                code: ErrorCode::MfaRequired
+            }
+        );
     }
 
     #[test]

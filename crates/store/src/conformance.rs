@@ -26,6 +26,7 @@ mod grants;
 mod guards;
 mod housekeeping;
 mod mfa;
+mod second_factor;
 
 pub use directory::{
     applications, documents, domains, groups, memberships, resources, settings, signing_keys,
@@ -43,6 +44,7 @@ pub use housekeeping::{
     delete_user_cascades, purge_expired, signin_log, signin_log_batch, signin_log_limits,
 };
 pub use mfa::{familiar_ips, lockout, passkeys, recovery_codes, reset_mfa, totp, totp_race};
+pub use second_factor::{second_factor_failures, second_factor_race};
 
 use crate::{IdentityStore, StoreError, UpdateFn};
 use mailward_types::Upn;
@@ -75,6 +77,8 @@ pub async fn run_all(store: &dyn IdentityStore) {
     flows(store).await;
     totp(store).await;
     totp_race(store).await;
+    second_factor_failures(store).await;
+    second_factor_race(store).await;
     recovery_codes(store).await;
     passkeys(store).await;
     reset_mfa(store).await;

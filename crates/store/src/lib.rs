@@ -82,6 +82,27 @@ pub struct AttemptLimit {
 pub type DynStore = Arc<dyn IdentityStore>;
 
 /// Everything identity persists. All methods are atomic on their own.
+/// The per-user second-factor failure limits (see
+/// [`IdentityStore::reserve_second_factor`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondFactorLimits {
+    /// Attempts checked before a lock window starts (at least 2).
+    pub threshold: u32,
+    /// The first lock window, in milliseconds.
+    pub first_lock_ms: i64,
+    /// The longest lock window, in milliseconds.
+    pub max_lock_ms: i64,
+}
+
+/// The answer to a second-factor reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactorReservation {
+    /// Check the code.
+    Allowed,
+    /// Too many wrong codes: no code is checked before `until`.
+    Locked { until: OffsetDateTime },
+}
+
 #[async_trait]
 pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
     // ---- settings (tenant id, bootstrap markers, schema facts) ----
@@ -249,6 +270,23 @@ pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// Removes every MFA method of the user (TOTP, recovery codes, passkeys).
     async fn reset_mfa(&self, user_id: Uuid) -> Result<()>;
+
+    // ---- second-factor failures (per user, across flows) ----
+    /// Reserves one second-factor attempt for the user before the code is checked, in one
+    /// conditional statement: refused while the user is locked; otherwise counted as a
+    /// failure at once (a correct code clears it with
+    /// [`clear_second_factor_failures`](Self::clear_second_factor_failures)). The attempt
+    /// that reaches `limits.threshold` starts a lock window, which doubles at each lock up
+    /// to `limits.max_lock_ms`. So however many attempts arrive at once, from however many
+    /// flows or nodes, at most `threshold` codes are checked per window.
+    async fn reserve_second_factor(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        limits: SecondFactorLimits,
+    ) -> Result<SecondFactorReservation>;
+    /// A correct second factor: the count and the lock window start over.
+    async fn clear_second_factor_failures(&self, user_id: Uuid) -> Result<()>;
 
     // ---- smart lockout ----
     async fn lockout(&self, user_id: Uuid, class: LocationClass) -> Result<LockoutState>;

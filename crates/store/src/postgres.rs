@@ -23,8 +23,12 @@ mod guards;
 mod housekeeping;
 mod mfa;
 mod schema;
+mod second_factor;
 
-use crate::{AttemptLimit, Document, IdentityStore, Result, StoreError, UpdateFn};
+use crate::{
+    AttemptLimit, Document, IdentityStore, Result, SecondFactorLimits, SecondFactorReservation,
+    StoreError, UpdateFn,
+};
 use async_trait::async_trait;
 use codec::backend;
 use mailward_types::Upn;
@@ -477,6 +481,19 @@ impl IdentityStore for PgStore {
         f: UpdateFn<LockoutState>,
     ) -> Result<LockoutState> {
         mfa::update_lockout(self, user_id, class, f).await
+    }
+
+    async fn reserve_second_factor(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+        limits: SecondFactorLimits,
+    ) -> Result<SecondFactorReservation> {
+        second_factor::reserve_second_factor(self, user_id, now, limits).await
+    }
+
+    async fn clear_second_factor_failures(&self, user_id: Uuid) -> Result<()> {
+        second_factor::clear_second_factor_failures(self, user_id).await
     }
 
     async fn familiar_ips(&self, user_id: Uuid) -> Result<Vec<IpAddr>> {

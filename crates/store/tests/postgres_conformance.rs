@@ -138,6 +138,8 @@ conformance_tests!(
     flows,
     totp,
     totp_race,
+    second_factor_failures,
+    second_factor_race,
     recovery_codes,
     passkeys,
     reset_mfa,

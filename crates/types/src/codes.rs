@@ -69,6 +69,9 @@ pub enum ErrorCode {
     AccessDenied,
     /// 70044: conditional access `signInFrequency` says the sign-in is too old.
     SignInFrequency,
+    /// 500121: too many wrong second-factor codes for this user (across sign-ins); no code
+    /// is checked until the lock window ends.
+    SecondFactorLocked,
 }
 
 impl ErrorCode {
@@ -107,6 +110,7 @@ impl ErrorCode {
             UnknownResource => 500011,
             AccessDenied => 50140,
             SignInFrequency => 70044,
+            SecondFactorLocked => 500121,
         }
     }
 
@@ -159,6 +163,9 @@ impl ErrorCode {
             SignInFrequency => {
                 "The session has expired because of the sign-in frequency set by conditional access; sign in again."
             }
+            SecondFactorLocked => {
+                "Authentication failed during the strong authentication request: too many wrong verification codes. Try again later."
+            }
         }
     }
 
@@ -205,6 +212,7 @@ const ALL: &[ErrorCode] = {
         UnknownResource,
         AccessDenied,
         SignInFrequency,
+        SecondFactorLocked,
     ]
 };
 

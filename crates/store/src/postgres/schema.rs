@@ -12,7 +12,7 @@ use crate::{Result, StoreError};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 /// `(version, sql)`, applied in order, each in its own transaction.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, SECOND_FACTOR)];
 
 /// Guards against guessing and flooding: password attempts in flight on each lockout
 /// counter (reserved before the hash, given back when settled; `pending_at` lets a
@@ -28,6 +28,17 @@ CREATE TABLE rate_limits (
     expires_at BIGINT NOT NULL
 );
 CREATE INDEX rate_limits_by_expiry ON rate_limits (expires_at);
+"#;
+
+/// Per-user second-factor failures across flows: the count since the last correct code or
+/// lock, the current lock window and when the lock ends (unix ms, 0 for none).
+const SECOND_FACTOR: &str = r#"
+CREATE TABLE second_factor_failures (
+    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    failures BIGINT NOT NULL,
+    lock_ms BIGINT NOT NULL,
+    locked_until BIGINT NOT NULL
+);
 "#;
 
 /// Documents: JSON objects kept verbatim (conditional access policies, named locations).

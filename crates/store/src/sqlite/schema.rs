@@ -11,7 +11,8 @@ use crate::{Result, StoreError};
 use sqlx::SqlitePool;
 
 /// `(version, sql)`, applied in order, each in its own transaction.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, V4)];
+pub(super) const MIGRATIONS: &[(i64, &str)] =
+    &[(1, V1), (2, V2), (3, V3), (4, V4), (5, SECOND_FACTOR)];
 
 /// Guards against guessing and flooding: password attempts in flight on each lockout
 /// counter (reserved before the hash, given back when settled; `pending_at` lets a
@@ -27,6 +28,17 @@ CREATE TABLE rate_limits (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX rate_limits_by_expiry ON rate_limits (expires_at);
+"#;
+
+/// Per-user second-factor failures across flows: the count since the last correct code or
+/// lock, the current lock window and when the lock ends (unix ms, 0 for none).
+const SECOND_FACTOR: &str = r#"
+CREATE TABLE second_factor_failures (
+    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    failures INTEGER NOT NULL,
+    lock_ms INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;
 
 /// Documents: JSON objects kept verbatim (conditional access policies, named locations).

@@ -1,0 +1,71 @@
+//! The per-user second-factor failure counter in PostgreSQL: one conditional upsert reserves
+//! an attempt (or refuses it while the user is locked) before any code is checked.
+
+use super::PgStore;
+use super::codec::*;
+use crate::{Result, SecondFactorLimits, SecondFactorReservation};
+use mailward_types::clock::from_millis;
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub(super) async fn reserve_second_factor(
+    s: &PgStore,
+    user_id: Uuid,
+    now: OffsetDateTime,
+    limits: SecondFactorLimits,
+) -> Result<SecondFactorReservation> {
+    let reserved = sqlx::query(
+        "INSERT INTO second_factor_failures (user_id, failures, lock_ms, locked_until)
+         VALUES ($1, 1, 0, 0)
+         ON CONFLICT (user_id) DO UPDATE SET
+             failures = CASE WHEN second_factor_failures.failures + 1 >= $3 THEN 0
+                             ELSE second_factor_failures.failures + 1 END,
+             lock_ms = CASE WHEN second_factor_failures.failures + 1 < $3
+                                THEN second_factor_failures.lock_ms
+                            WHEN second_factor_failures.lock_ms = 0 THEN $4
+                            WHEN second_factor_failures.lock_ms * 2 > $5 THEN $5
+                            ELSE second_factor_failures.lock_ms * 2 END,
+             locked_until = CASE WHEN second_factor_failures.failures + 1 < $3
+                                     THEN second_factor_failures.locked_until
+                                 WHEN second_factor_failures.lock_ms = 0 THEN $2 + $4
+                                 WHEN second_factor_failures.lock_ms * 2 > $5 THEN $2 + $5
+                                 ELSE $2 + second_factor_failures.lock_ms * 2 END
+         WHERE second_factor_failures.locked_until <= $2
+         RETURNING locked_until",
+    )
+    .bind(id(user_id))
+    .bind(ms(now))
+    .bind(i64::from(limits.threshold.max(2)))
+    .bind(limits.first_lock_ms)
+    .bind(limits.max_lock_ms)
+    .fetch_optional(&s.pool)
+    .await
+    .map_err(backend)?;
+    if reserved.is_some() {
+        return Ok(SecondFactorReservation::Allowed);
+    }
+    // Locked: when it ends is only for the page; the refusal above is what counts.
+    let until: i64 =
+        sqlx::query("SELECT locked_until FROM second_factor_failures WHERE user_id = $1")
+            .bind(id(user_id))
+            .fetch_optional(&s.pool)
+            .await
+            .map_err(backend)?
+            .map(|r| r.try_get::<i64, _>(0))
+            .transpose()
+            .map_err(backend)?
+            .unwrap_or(0);
+    Ok(SecondFactorReservation::Locked {
+        until: if until > 0 { from_millis(until) } else { now },
+    })
+}
+
+pub(super) async fn clear_second_factor_failures(s: &PgStore, user_id: Uuid) -> Result<()> {
+    sqlx::query("DELETE FROM second_factor_failures WHERE user_id = $1")
+        .bind(id(user_id))
+        .execute(&s.pool)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
