@@ -106,10 +106,8 @@ async fn only_a_global_administrator_changes_the_queue() {
     let c = e.client();
     let global = e.add_admin("boss", "GlobalAdministrator").await;
     let users = e.add_admin("helpdesk", "UserAdministrator").await;
-    let global = e
-        .identity_token(&global, "Directory.AccessAsUser.All")
-        .await;
-    let users = e.identity_token(&users, "Directory.AccessAsUser.All").await;
+    let global = e.token(&global, &["Exchange.Manage"]).await;
+    let users = e.token(&users, &["Exchange.Manage"]).await;
     let id = enqueue(&e, "one@example.net").await;
 
     let (status, _, body) = parts(
