@@ -90,9 +90,14 @@ pub struct SecondFactorLimits {
     pub threshold: u32,
     /// The first lock window, in milliseconds.
     pub first_lock_ms: i64,
-    /// The longest lock window, in milliseconds.
+    /// The longest lock window, in milliseconds. The lock after it is not a window: no
+    /// code is checked until an administrator resets the user's methods (`reset_mfa`), so
+    /// the consecutive failures an account can see are bounded (NIST SP 800-63B §5.2.2).
     pub max_lock_ms: i64,
 }
+
+/// `locked_until` of a second-factor lock that only `reset_mfa` ends (9999-12-31, unix ms).
+pub const UNTIL_RESET: i64 = 253_402_300_799_000;
 
 /// The answer to a second-factor reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +106,9 @@ pub enum SecondFactorReservation {
     Allowed,
     /// Too many wrong codes: no code is checked before `until`.
     Locked { until: OffsetDateTime },
+    /// The last lock window passed: no code is checked until an administrator resets the
+    /// user's methods.
+    LockedUntilReset,
 }
 
 #[async_trait]

@@ -21,7 +21,8 @@ async fn reserve(store: &dyn IdentityStore, user: Uuid, at: i64) -> SecondFactor
         .expect("reserve")
 }
 
-/// Threshold attempts, then a lock that doubles up to the cap; a correct code clears it.
+/// Threshold attempts, then a lock that doubles up to the longest window, then a lock until
+/// an administrator resets the user's methods; a correct code clears the count.
 pub async fn second_factor_failures(store: &dyn IdentityStore) {
     use SecondFactorReservation::*;
     let user = new_user(store, "sfcount").await;
@@ -48,12 +49,16 @@ pub async fn second_factor_failures(store: &dyn IdentityStore) {
     for _ in 0..LIMITS.threshold {
         assert_eq!(reserve(store, user.id, 180 * SEC).await, Allowed);
     }
+    // The next window (240 s) would pass the longest (150 s): locked until a reset, however
+    // long one waits, so the consecutive failures of an account are bounded.
+    assert_eq!(reserve(store, user.id, 181 * SEC).await, LockedUntilReset);
     assert_eq!(
-        reserve(store, user.id, 181 * SEC).await,
-        Locked {
-            until: t(330 * SEC)
-        }
+        reserve(store, user.id, 1_000_000 * SEC).await,
+        LockedUntilReset
     );
+    // An administrator's reset of the user's methods ends it.
+    store.reset_mfa(user.id).await.expect("reset mfa");
+    assert_eq!(reserve(store, user.id, 190 * SEC).await, Allowed);
     // A correct code starts everything over (the lock only blocks new reservations).
     store
         .clear_second_factor_failures(user.id)

@@ -1,9 +1,11 @@
 //! The per-user second-factor failure counter in PostgreSQL: one conditional upsert reserves
-//! an attempt (or refuses it while the user is locked) before any code is checked.
+//! an attempt (or refuses it while the user is locked) before any code is checked. A lock
+//! window that would pass `max_lock_ms` becomes a lock until an administrator resets the
+//! user's methods (`locked_until` = [`UNTIL_RESET`]).
 
 use super::PgStore;
 use super::codec::*;
-use crate::{Result, SecondFactorLimits, SecondFactorReservation};
+use crate::{Result, SecondFactorLimits, SecondFactorReservation, UNTIL_RESET};
 use mailward_types::clock::from_millis;
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -24,12 +26,12 @@ pub(super) async fn reserve_second_factor(
              lock_ms = CASE WHEN second_factor_failures.failures + 1 < $3
                                 THEN second_factor_failures.lock_ms
                             WHEN second_factor_failures.lock_ms = 0 THEN $4
-                            WHEN second_factor_failures.lock_ms * 2 > $5 THEN $5
+                            WHEN second_factor_failures.lock_ms * 2 > $5 THEN $6
                             ELSE second_factor_failures.lock_ms * 2 END,
              locked_until = CASE WHEN second_factor_failures.failures + 1 < $3
                                      THEN second_factor_failures.locked_until
                                  WHEN second_factor_failures.lock_ms = 0 THEN $2 + $4
-                                 WHEN second_factor_failures.lock_ms * 2 > $5 THEN $2 + $5
+                                 WHEN second_factor_failures.lock_ms * 2 > $5 THEN $6
                                  ELSE $2 + second_factor_failures.lock_ms * 2 END
          WHERE second_factor_failures.locked_until <= $2
          RETURNING locked_until",
@@ -39,6 +41,7 @@ pub(super) async fn reserve_second_factor(
     .bind(i64::from(limits.threshold.max(2)))
     .bind(limits.first_lock_ms)
     .bind(limits.max_lock_ms)
+    .bind(UNTIL_RESET)
     .fetch_optional(&s.pool)
     .await
     .map_err(backend)?;
@@ -56,8 +59,12 @@ pub(super) async fn reserve_second_factor(
             .transpose()
             .map_err(backend)?
             .unwrap_or(0);
-    Ok(SecondFactorReservation::Locked {
-        until: if until > 0 { from_millis(until) } else { now },
+    Ok(if until >= UNTIL_RESET {
+        SecondFactorReservation::LockedUntilReset
+    } else {
+        SecondFactorReservation::Locked {
+            until: if until > 0 { from_millis(until) } else { now },
+        }
     })
 }
 

@@ -203,6 +203,7 @@ pub(super) async fn reset_mfa(s: &SqliteStore, user_id: Uuid) -> Result<()> {
         "DELETE FROM totp WHERE user_id = $1",
         "DELETE FROM recovery_codes WHERE user_id = $1",
         "DELETE FROM passkeys WHERE user_id = $1",
+        "DELETE FROM second_factor_failures WHERE user_id = $1",
     ] {
         sqlx::query(sql)
             .bind(id(user_id))

@@ -237,7 +237,7 @@ fn error_message(code: ErrorCode) -> &'static str {
         }
         ErrorCode::MfaRequired => "Too many wrong verification attempts. Start the sign-in again.",
         ErrorCode::SecondFactorLocked => {
-            "Too many wrong verification codes for this account. Verification is locked for a while to protect it; try again later."
+            "Too many wrong verification codes for this account. Verification is locked to protect it: try again later, or ask your administrator to reset your sign-in methods."
         }
         other => other.description(),
     }

@@ -17,11 +17,15 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Per-user second-factor limits: 10 wrong codes (TOTP, recovery codes or failed passkey
-/// assertions), then a lock of 1 minute that doubles at each further lock, up to a day.
+/// assertions), then a lock of 1 minute that doubles at each further lock; at 100
+/// consecutive failures the lock lasts until an administrator resets the user's methods.
 pub(crate) const LIMITS: SecondFactorLimits = SecondFactorLimits {
     threshold: 10,
     first_lock_ms: 60_000,
-    max_lock_ms: 24 * 60 * 60_000,
+    // Windows of 1, 2, 4, ... 256 minutes after each ten wrong codes; the tenth lock, at 100
+    // consecutive failures (NIST SP 800-63B §5.2.2), lasts until an administrator resets
+    // the user's methods (`mailward user reset-mfa`).
+    max_lock_ms: 256 * 60_000,
 };
 
 /// Shown when a sign-in that needs a passkey gets another method.
@@ -206,7 +210,12 @@ async fn reserve(
     };
     match ctx.store().reserve_second_factor(user, now, LIMITS).await? {
         SecondFactorReservation::Allowed => Ok(None),
-        SecondFactorReservation::Locked { until } => {
+        reservation @ (SecondFactorReservation::Locked { .. }
+        | SecondFactorReservation::LockedUntilReset) => {
+            let until = match reservation {
+                SecondFactorReservation::Locked { until } => until.to_string(),
+                _ => "an administrator resets the user's methods".to_owned(),
+            };
             let code = ErrorCode::SecondFactorLocked;
             let mut entry = entry_for(flow, meta, now);
             entry
