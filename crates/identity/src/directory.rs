@@ -13,6 +13,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// Document kind of a deleted user's tombstone: `{"tokensValidFrom": <unix ms>}` by user id,
+/// listed by the revocation feed.
+pub const REVOKED_USER: &str = "revoked_user";
+
+/// How long a tombstone is kept: the revocation feed's look-back, longer than any access
+/// token lives.
+pub const TOMBSTONE_LIFETIME: time::Duration = time::Duration::hours(48);
+
 /// Admin operation failures, each with a stable code for the API and CLI.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -434,9 +442,29 @@ impl Directory {
         Ok(user)
     }
 
-    pub async fn delete_user(&self, key: &str) -> Result<()> {
+    /// Deletes a user. A tombstone (document kind [`REVOKED_USER`]) is written first, so the
+    /// revocation feed still tells mail instances to refuse the user's unexpired tokens once
+    /// the row is gone; tombstones older than the feed's look-back are dropped here.
+    pub async fn delete_user(&self, key: &str, now: OffsetDateTime) -> Result<()> {
         let user = self.find_user(key).await?;
+        let body = serde_json::json!({
+            "tokensValidFrom": mailward_types::clock::millis(now),
+        });
+        self.store
+            .put_document(&mailward_store::Document {
+                kind: REVOKED_USER.into(),
+                id: user.id.to_string(),
+                body: body.to_string(),
+                created: now,
+                modified: now,
+            })
+            .await?;
         self.store.delete_user(user.id).await?;
+        for old in self.store.documents(REVOKED_USER).await? {
+            if old.modified < now - TOMBSTONE_LIFETIME {
+                self.store.delete_document(REVOKED_USER, &old.id).await?;
+            }
+        }
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Revocation reaches every place the mail role accepts a token: after identity's admin API
-//! disables a user, signs them out everywhere or resets their password, the mail role
-//! (which reaches identity only over HTTPS, as on its own host) learns it from identity's
-//! revocation feed; then the old token no longer authenticates IMAP, POP3, SMTP or the
+//! disables a user, signs them out everywhere, resets their password or deletes them, the
+//! mail role (which reaches identity only over HTTPS, as on its own host) learns it from
+//! identity's revocation feed; then the old token no longer authenticates IMAP, POP3, SMTP or the
 //! REST API (401 with the bearer challenge), and the sessions it opened — one IMAP
 //! session idle between commands, one in IDLE, a POP3 and an SMTP session — are ended.
 
@@ -95,6 +95,7 @@ enum Change {
     Disable,
     RevokeSessions,
     ResetPassword,
+    Delete,
 }
 
 /// Makes `change` to `user` through identity's admin API over HTTPS, as `mailward user`
@@ -110,6 +111,7 @@ async fn change_at_identity(e: &Env, user: &User, change: Change) {
         Change::ResetPassword => http
             .patch(&users)
             .json(&json!({"password": "a brand new password 42"})),
+        Change::Delete => http.delete(&users),
     };
     let res = req.bearer_auth(token).send().await.expect("admin request");
     let (status, _, body) = parts(res).await;
@@ -203,6 +205,12 @@ async fn signing_out_everywhere_ends_the_token_everywhere() {
 #[tokio::test]
 async fn a_password_reset_ends_the_token_everywhere() {
     scenario(Change::ResetPassword).await;
+}
+
+/// A deleted user has no row left: the feed lists the tombstone deletion leaves.
+#[tokio::test]
+async fn deleting_a_user_ends_their_token_everywhere() {
+    scenario(Change::Delete).await;
 }
 
 /// `iat` has whole seconds: a token of the second after the revocation works, one of the

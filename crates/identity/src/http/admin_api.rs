@@ -317,7 +317,7 @@ async fn delete_user(State(ctx): State<Ctx>, admin: AdminUser, Path(key): Path<S
     let d = dir(&ctx);
     let target = d.find_user(&key).await.map_err(admin_error)?;
     admin.require_tier(&target)?;
-    d.delete_user(&target.id.to_string())
+    d.delete_user(&target.id.to_string(), mailward_types::clock::now())
         .await
         .map_err(admin_error)?;
     tracing::info!(admin = %admin.name, user = %key, "user deleted");

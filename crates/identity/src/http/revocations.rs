@@ -7,7 +7,8 @@
 //!   authenticated before that instant. The answer's `cursor` is identity's clock when the
 //!   list was read; a follower asks next with a `since` somewhat before it, because a
 //!   change is stamped with the time its request started, which may be before it was
-//!   committed;
+//!   committed. Deleted users are listed too, from the tombstone `Directory::delete_user`
+//!   leaves (kept 48 hours), so their unexpired tokens end like a disabled user's;
 //! - a directory lookup, `GET /mail/v1/users/{id or UPN}`: the user's id, UPN, mail,
 //!   display name, enabled state and admin roles, which a mail instance needs to authorize
 //!   its own admin API and to create a mailbox for the right user (it never trusts a
@@ -95,7 +96,11 @@ pub async fn handle_revocations(
         Ok(u) => u,
         Err(e) => return err(crate::issue::internal(&e)).into_response(),
     };
-    let value: Vec<_> = users
+    let tombstones = match ctx.store().documents(crate::directory::REVOKED_USER).await {
+        Ok(d) => d,
+        Err(e) => return err(crate::issue::internal(&e)).into_response(),
+    };
+    let mut value: Vec<_> = users
         .iter()
         .map(|u| {
             json!({
@@ -105,6 +110,21 @@ pub async fn handle_revocations(
             })
         })
         .collect();
+    // Deleted users: their tombstones, so their unexpired tokens end as well.
+    for t in tombstones.iter().filter(|t| millis(t.modified) > since) {
+        let Ok(body) = serde_json::from_str::<serde_json::Value>(&t.body) else {
+            continue;
+        };
+        let (Ok(id), Some(valid_from)) = (Uuid::parse_str(&t.id), body["tokensValidFrom"].as_i64())
+        else {
+            continue;
+        };
+        value.push(json!({
+            "id": id,
+            "tokensValidFrom": valid_from,
+            "accountEnabled": false,
+        }));
+    }
     Json(json!({"cursor": cursor, "value": value})).into_response()
 }
 
