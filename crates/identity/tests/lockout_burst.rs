@@ -13,8 +13,7 @@ use mailward_signin::policy::{MfaKeyword, MfaRule};
 use mailward_store::{DynStore, PgStore, SqliteStore};
 use mailward_testkit::{Browser, Landing, TestIdentity};
 use mailward_types::model::well_known::LEGACY_RELAY_ROLE;
-use serde_json::{Value, json};
-use sqlx::Connection;
+use serde_json::json;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -62,15 +61,6 @@ where
 /// Argon2 verifications against stored hashes so far, over all nodes.
 fn verified(nodes: &[&TestIdentity]) -> u64 {
     nodes.iter().map(|n| n.ctx.passwords().verified()).sum()
-}
-
-async fn json_of(res: mailward_testkit::reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 /// The password grant: thirty distinct wrong passwords at once.
@@ -254,35 +244,9 @@ async fn burst_over_two_nodes_on_one_sqlite_file() {
 
 // ---- PostgreSQL: two nodes on one schema ----
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn pg_url() -> String {
-    std::env::var("MAILWARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
-}
-
-async fn pg_admin() -> sqlx::PgConnection {
-    let url = pg_url();
-    match sqlx::PgConnection::connect(&url).await {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "PostgreSQL is unreachable at {url} ({e}); this test needs a server \
-             (set MAILWARD_TEST_POSTGRES_URL to use another one)"
-        ),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn burst_over_two_nodes_on_one_postgres_schema() {
-    let schema = format!("mw_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = pg_admin().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
-        .await
-        .expect("create the test schema");
-    let base = pg_url();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options[search_path]={schema}");
-    let run = tokio::spawn(async move {
+    with_pg_schema(|url| async move {
         let first: DynStore = Arc::new(PgStore::connect(&url).await.expect("connect"));
         let a = TestIdentity::start_on(first, config).await;
         let second: DynStore = Arc::new(PgStore::connect(&url).await.expect("connect"));
@@ -292,11 +256,4 @@ async fn burst_over_two_nodes_on_one_postgres_schema() {
         page_burst(&[&a, &b]).await;
     })
     .await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&mut admin)
-        .await
-        .expect("drop the test schema");
-    if let Err(e) = run {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }

@@ -12,7 +12,6 @@ use mailward_signin::policy::{MfaKeyword, MfaRule};
 use mailward_store::{DynStore, PgStore, SqliteStore};
 use mailward_testkit::TestIdentity;
 use serde_json::Value;
-use sqlx::Connection;
 use std::sync::Arc;
 use tokio::sync::Barrier;
 
@@ -20,15 +19,6 @@ const BURST: usize = 30;
 
 fn config(c: &mut IdentityConfig) {
     c.policy.require_mfa = MfaRule::Keyword(MfaKeyword::None);
-}
-
-async fn json_of(res: mailward_testkit::reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 async fn refresh_burst(nodes: &[&TestIdentity]) {
@@ -119,30 +109,9 @@ async fn refresh_reuse_burst_over_two_nodes_on_one_sqlite_file() {
     refresh_burst(&[&a, &b]).await;
 }
 
-const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn pg_url() -> String {
-    std::env::var("MAILWARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_PG_URL.to_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refresh_reuse_burst_over_two_nodes_on_one_postgres_schema() {
-    let url = pg_url();
-    let mut admin = match sqlx::PgConnection::connect(&url).await {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "PostgreSQL is unreachable at {url} ({e}); this test needs a server \
-             (set MAILWARD_TEST_POSTGRES_URL to use another one)"
-        ),
-    };
-    let schema = format!("mw_test_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&mut admin)
-        .await
-        .expect("create the test schema");
-    let sep = if url.contains('?') { '&' } else { '?' };
-    let url = format!("{url}{sep}options[search_path]={schema}");
-    let run = tokio::spawn(async move {
+    with_pg_schema(|url| async move {
         let first: DynStore = Arc::new(PgStore::connect(&url).await.expect("connect"));
         let a = TestIdentity::start_on(first, config).await;
         let second: DynStore = Arc::new(PgStore::connect(&url).await.expect("connect"));
@@ -150,11 +119,4 @@ async fn refresh_reuse_burst_over_two_nodes_on_one_postgres_schema() {
         refresh_burst(&[&a, &b]).await;
     })
     .await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&mut admin)
-        .await
-        .expect("drop the test schema");
-    if let Err(e) = run {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }

@@ -67,3 +67,33 @@ ON CONFLICT (key) DO UPDATE SET
     expires_at = CASE WHEN rate_limits.expires_at <= $2 THEN $3 ELSE rate_limits.expires_at END
 WHERE rate_limits.expires_at <= $2 OR rate_limits.taken < $4
 RETURNING taken";
+
+/// Reserves one second-factor attempt for a user. Parameters: `$1` user id, `$2` now, `$3`
+/// threshold (at least 2), `$4` first lock window, `$5` longest lock window (ms), `$6` the
+/// `locked_until` of a lock only `reset_mfa` ends.
+///
+/// Refused (no row) while the user is locked; otherwise the attempt counts as a failure at
+/// once, and the one that reaches the threshold starts the next lock window (doubling; past
+/// the longest, until a reset).
+pub(crate) const RESERVE_SECOND_FACTOR: &str = "
+INSERT INTO second_factor_failures (user_id, failures, lock_ms, locked_until)
+VALUES ($1, 1, 0, 0)
+ON CONFLICT (user_id) DO UPDATE SET
+    failures = CASE WHEN second_factor_failures.failures + 1 >= $3 THEN 0
+                    ELSE second_factor_failures.failures + 1 END,
+    lock_ms = CASE WHEN second_factor_failures.failures + 1 < $3
+                       THEN second_factor_failures.lock_ms
+                   WHEN second_factor_failures.lock_ms = 0 THEN $4
+                   WHEN second_factor_failures.lock_ms * 2 > $5 THEN $5
+                   ELSE second_factor_failures.lock_ms * 2 END,
+    locked_until = CASE WHEN second_factor_failures.failures + 1 < $3
+                            THEN second_factor_failures.locked_until
+                        WHEN second_factor_failures.lock_ms = 0 THEN $2 + $4
+                        WHEN second_factor_failures.lock_ms * 2 > $5 THEN $6
+                        ELSE $2 + second_factor_failures.lock_ms * 2 END
+WHERE second_factor_failures.locked_until <= $2
+RETURNING locked_until";
+
+/// The end of a user's current second-factor lock.
+pub(crate) const SECOND_FACTOR_LOCKED_UNTIL: &str =
+    "SELECT locked_until FROM second_factor_failures WHERE user_id = $1";

@@ -429,3 +429,47 @@ pub async fn has_sso(t: &TestIdentity, b: &Browser) -> bool {
         .await;
     l.param("code").is_some()
 }
+
+/// A response's status and JSON body (the text as a JSON string when it is not JSON).
+pub async fn json_of(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Runs `test` with the URL of a fresh PostgreSQL schema (`MAILWARD_TEST_POSTGRES_URL`, by
+/// default the local server's `test` database), dropped afterwards even when the test
+/// panics. An unreachable server fails the test: PostgreSQL is a required peer.
+pub async fn with_pg_schema<F, Fut>(test: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    use sqlx::Connection;
+    let base = std::env::var("MAILWARD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let mut admin = match sqlx::PgConnection::connect(&base).await {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "PostgreSQL is unreachable at {base} ({e}); this test needs a server \
+             (set MAILWARD_TEST_POSTGRES_URL to use another one)"
+        ),
+    };
+    let schema = format!("mw_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut admin)
+        .await
+        .expect("create the test schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let run = tokio::spawn(test(format!("{base}{sep}options[search_path]={schema}"))).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut admin)
+        .await
+        .expect("drop the test schema");
+    if let Err(e) = run {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}

@@ -1,10 +1,12 @@
-//! The per-user second-factor failure counter in SQLite: one conditional upsert reserves
-//! an attempt (or refuses it while the user is locked) before any code is checked. A lock
-//! window that would pass `max_lock_ms` becomes a lock until an administrator resets the
-//! user's methods (`locked_until` = [`UNTIL_RESET`]).
+//! The per-user second-factor failure counter in SQLite: one conditional upsert (shared
+//! with the other backend in `guards_sql.rs`) reserves an attempt, or refuses it while the
+//! user is locked, before any code is checked. A lock window that would pass `max_lock_ms`
+//! becomes a lock until an administrator resets the user's methods (`locked_until` =
+//! [`UNTIL_RESET`]).
 
 use super::SqliteStore;
 use super::codec::*;
+use crate::guards_sql::{RESERVE_SECOND_FACTOR, SECOND_FACTOR_LOCKED_UNTIL};
 use crate::{Result, SecondFactorLimits, SecondFactorReservation, UNTIL_RESET};
 use mailward_types::clock::from_millis;
 use sqlx::Row;
@@ -17,48 +19,29 @@ pub(super) async fn reserve_second_factor(
     now: OffsetDateTime,
     limits: SecondFactorLimits,
 ) -> Result<SecondFactorReservation> {
-    let reserved = sqlx::query(
-        "INSERT INTO second_factor_failures (user_id, failures, lock_ms, locked_until)
-         VALUES ($1, 1, 0, 0)
-         ON CONFLICT (user_id) DO UPDATE SET
-             failures = CASE WHEN second_factor_failures.failures + 1 >= $3 THEN 0
-                             ELSE second_factor_failures.failures + 1 END,
-             lock_ms = CASE WHEN second_factor_failures.failures + 1 < $3
-                                THEN second_factor_failures.lock_ms
-                            WHEN second_factor_failures.lock_ms = 0 THEN $4
-                            WHEN second_factor_failures.lock_ms * 2 > $5 THEN $6
-                            ELSE second_factor_failures.lock_ms * 2 END,
-             locked_until = CASE WHEN second_factor_failures.failures + 1 < $3
-                                     THEN second_factor_failures.locked_until
-                                 WHEN second_factor_failures.lock_ms = 0 THEN $2 + $4
-                                 WHEN second_factor_failures.lock_ms * 2 > $5 THEN $6
-                                 ELSE $2 + second_factor_failures.lock_ms * 2 END
-         WHERE second_factor_failures.locked_until <= $2
-         RETURNING locked_until",
-    )
-    .bind(id(user_id))
-    .bind(ms(now))
-    .bind(i64::from(limits.threshold.max(2)))
-    .bind(limits.first_lock_ms)
-    .bind(limits.max_lock_ms)
-    .bind(UNTIL_RESET)
-    .fetch_optional(&s.writer)
-    .await
-    .map_err(backend)?;
+    let reserved = sqlx::query(RESERVE_SECOND_FACTOR)
+        .bind(id(user_id))
+        .bind(ms(now))
+        .bind(i64::from(limits.threshold.max(2)))
+        .bind(limits.first_lock_ms)
+        .bind(limits.max_lock_ms)
+        .bind(UNTIL_RESET)
+        .fetch_optional(&s.writer)
+        .await
+        .map_err(backend)?;
     if reserved.is_some() {
         return Ok(SecondFactorReservation::Allowed);
     }
     // Locked: when it ends is only for the page; the refusal above is what counts.
-    let until: i64 =
-        sqlx::query("SELECT locked_until FROM second_factor_failures WHERE user_id = $1")
-            .bind(id(user_id))
-            .fetch_optional(&s.writer)
-            .await
-            .map_err(backend)?
-            .map(|r| r.try_get::<i64, _>(0))
-            .transpose()
-            .map_err(backend)?
-            .unwrap_or(0);
+    let until: i64 = sqlx::query(SECOND_FACTOR_LOCKED_UNTIL)
+        .bind(id(user_id))
+        .fetch_optional(&s.writer)
+        .await
+        .map_err(backend)?
+        .map(|r| r.try_get::<i64, _>(0))
+        .transpose()
+        .map_err(backend)?
+        .unwrap_or(0);
     Ok(if until >= UNTIL_RESET {
         SecondFactorReservation::LockedUntilReset
     } else {

@@ -211,7 +211,16 @@ pub(super) fn recovery_codes(ctx: &Ctx, flow: &Flow, codes: &[String]) -> Respon
 }
 
 pub(crate) fn error_page(ctx: &Ctx, code: ErrorCode, correlation_id: Uuid) -> Response {
-    let message = error_message(code);
+    error_page_with(ctx, code, correlation_id, None)
+}
+
+/// The error page for `code`; with `restart`, a "Start again" link to that flow.
+fn error_page_with(
+    ctx: &Ctx,
+    code: ErrorCode,
+    correlation_id: Uuid,
+    restart: Option<Uuid>,
+) -> Response {
     let status = match code {
         ErrorCode::InvalidRequest
         | ErrorCode::RedirectUriMismatch
@@ -221,7 +230,11 @@ pub(crate) fn error_page(ctx: &Ctx, code: ErrorCode, correlation_id: Uuid) -> Re
     };
     let page = ctx.templates().render(
         "error.html",
-        context! { organization => ctx.cfg().organization.clone(), message => message, code => code.number(), correlation_id => correlation_id.to_string() },
+        context! {
+            organization => ctx.cfg().organization.clone(), message => error_message(code),
+            code => code.number(), correlation_id => correlation_id.to_string(),
+            restart => restart.map(|id| id.to_string()),
+        },
     );
     (status, page).into_response()
 }
@@ -253,16 +266,12 @@ pub(super) async fn restartable_error(
 ) -> Res {
     flow.state = SignInState::Identify;
     flow.save(ctx, now).await?;
-    let mut page = error_page(ctx, code, flow.correlation_id);
-    let body = ctx.templates().render(
-        "error.html",
-        context! {
-            organization => ctx.cfg().organization.clone(), message => error_message(code), code => code.number(),
-            correlation_id => flow.correlation_id.to_string(), restart => flow.id.to_string(),
-        },
-    );
-    *page.body_mut() = axum::body::Body::from(body.0);
-    Ok(page)
+    Ok(error_page_with(
+        ctx,
+        code,
+        flow.correlation_id,
+        Some(flow.id),
+    ))
 }
 
 pub(super) fn expired_page(ctx: &Ctx, meta: &Meta) -> Response {
