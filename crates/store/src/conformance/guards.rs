@@ -279,7 +279,9 @@ pub async fn rate_limits(store: &dyn IdentityStore) {
             .await
             .expect("take")
     );
-    assert!(store.purge_expired(t(0)).await.expect("purge") >= 1);
+    // (Another suite on the same database may purge it first, so the count is not checked;
+    // the counter being gone is.)
+    store.purge_expired(t(0)).await.expect("purge");
     assert!(
         store
             .take_rate_limit(&old, 1, w, t(-MIN - 1))
