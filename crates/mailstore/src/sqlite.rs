@@ -145,7 +145,7 @@ struct Inner {
     watchers: Arc<Watchers>,
     /// The group-commit task's queue; the task ends when this is dropped.
     appender: mpsc::UnboundedSender<AppendJob>,
-    _checkpointer: mailward_sqlite::Checkpointer,
+    _checkpointer: mailward_sql::sqlite::Checkpointer,
 }
 
 impl SqliteMailStore {
@@ -215,7 +215,7 @@ impl SqliteMailStore {
             .map_err(open_err)?;
         let watchers = Arc::new(Watchers::default());
         let appender = appender::spawn(writer.clone(), blobs.clone(), watchers.clone());
-        let checkpointer = mailward_sqlite::Checkpointer::start(reader.clone(), "mail");
+        let checkpointer = mailward_sql::sqlite::Checkpointer::start(reader.clone(), "mail");
         Ok(SqliteMailStore {
             inner: Arc::new(Inner {
                 writer,

@@ -1,5 +1,5 @@
 //! The column lists of every table, shared by both backends' SQL (`concat!`-ed into
-//! statements) so the decoders in `codec_shared.rs` and the queries always agree.
+//! statements) so the decoders in `sql/codec.rs` and the queries always agree.
 
 macro_rules! user_cols {
     () => {

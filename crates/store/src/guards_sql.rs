@@ -35,11 +35,6 @@ pub(crate) const SELECT_LOCKOUT: &str = "
 SELECT failures, locked_until, lockouts, recent_bad, last_failure_at
 FROM lockout WHERE user_id = $1 AND location_class = $2";
 
-/// The same, locking the row until the settling transaction ends (PostgreSQL).
-pub(crate) const SELECT_LOCKOUT_FOR_UPDATE: &str = "
-SELECT failures, locked_until, lockouts, recent_bad, last_failure_at
-FROM lockout WHERE user_id = $1 AND location_class = $2 FOR UPDATE";
-
 /// Writes the settled counter and gives one reserved slot back.
 pub(crate) const SETTLE_PASSWORD_ATTEMPT: &str = "
 INSERT INTO lockout (user_id, location_class, failures, locked_until, lockouts, recent_bad,

@@ -9,9 +9,11 @@ mod columns;
 pub mod conformance;
 mod guards_sql;
 mod postgres;
+mod sql;
 mod sqlite;
 
 pub use postgres::PgStore;
+pub use sql::{IdentityDb, IdentityDialect};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;

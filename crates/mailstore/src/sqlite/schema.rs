@@ -20,9 +20,14 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
 
 /// Applies every migration newer than the database's current version.
 pub(super) async fn migrate(pool: &SqlitePool, applied_at_ms: i64) -> Result<()> {
-    mailward_sqlite::migrate(pool, MIGRATIONS, applied_at_ms)
-        .await
-        .map_err(|e| StoreError::Backend(format!("mail store: {e}")))
+    mailward_sql::migrate::<mailward_sql::Sqlite>(
+        pool,
+        "schema_migrations",
+        MIGRATIONS,
+        applied_at_ms,
+    )
+    .await
+    .map_err(|e| StoreError::Backend(format!("mail store: {e}")))
 }
 
 const V1: &str = r#"

@@ -1,5 +1,4 @@
-//! The PostgreSQL schema of the identity store, as an ordered list of migrations, and the
-//! tiny runner that applies them.
+//! The PostgreSQL schema of the identity store, as an ordered list of migrations.
 //!
 //! It mirrors the SQLite schema: timestamps are BIGINT unix milliseconds, ids TEXT
 //! (hyphenated UUIDs), lists and enums TEXT (JSON arrays or stable names), and
@@ -8,11 +7,8 @@
 //! data-modifying CTE). Released migrations are never edited; a change is a new entry at the
 //! end of [`MIGRATIONS`].
 
-use crate::{Result, StoreError};
-use sqlx::{PgPool, Postgres, Row, Transaction};
-
 /// `(version, sql)`, applied in order, each in its own transaction.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, SECOND_FACTOR)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3), (4, SECOND_FACTOR)];
 
 /// Guards against guessing and flooding: password attempts in flight on each lockout
 /// counter (reserved before the hash, given back when settled; `pending_at` lets a
@@ -52,70 +48,6 @@ CREATE TABLE documents (
     PRIMARY KEY (kind, id)
 );
 "#;
-
-/// Takes the migration lock of the current schema for the rest of the transaction, so that
-/// concurrent `connect`s on one schema apply each migration exactly once (and never race to
-/// create `schema_migrations`).
-async fn lock(tx: &mut Transaction<'static, Postgres>) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('mailward-migrate:' || current_schema()))")
-        .execute(&mut **tx)
-        .await
-        .map_err(backend)?;
-    Ok(())
-}
-
-/// Applies every migration newer than the database's current version.
-pub(super) async fn migrate(pool: &PgPool, applied_at_ms: i64) -> Result<()> {
-    let mut tx = pool.begin().await.map_err(backend)?;
-    lock(&mut tx).await?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version BIGINT PRIMARY KEY,
-            applied_at BIGINT NOT NULL
-        )",
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(backend)?;
-    tx.commit().await.map_err(backend)?;
-
-    let newest_known = MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0);
-    for &(version, sql) in MIGRATIONS {
-        let mut tx = pool.begin().await.map_err(backend)?;
-        lock(&mut tx).await?;
-        let current: i64 =
-            sqlx::query("SELECT COALESCE(MAX(version), 0)::BIGINT AS v FROM schema_migrations")
-                .fetch_one(&mut *tx)
-                .await
-                .and_then(|row| row.try_get("v"))
-                .map_err(backend)?;
-        if current > newest_known {
-            return Err(StoreError::Backend(format!(
-                "database schema version {current} is newer than this build supports \
-                 ({newest_known}); upgrade mailward"
-            )));
-        }
-        if current >= version {
-            continue;
-        }
-        sqlx::raw_sql(sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::Backend(format!("migration {version} failed: {e}")))?;
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-            .bind(version)
-            .bind(applied_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-    }
-    Ok(())
-}
-
-fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
 
 const V1: &str = r#"
 CREATE TABLE settings (

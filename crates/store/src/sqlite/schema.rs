@@ -1,5 +1,4 @@
-//! The SQLite schema of the identity store, as an ordered list of migrations, and the tiny
-//! runner that applies them.
+//! The SQLite schema of the identity store, as an ordered list of migrations.
 //!
 //! The SQL is written to port to PostgreSQL with few changes: timestamps are INTEGER unix
 //! milliseconds, booleans INTEGER 0/1, ids TEXT (hyphenated UUIDs), lists and enums TEXT
@@ -7,11 +6,8 @@
 //! `*_key` column instead of relying on a collation. Released migrations are never edited;
 //! a change is a new entry at the end of [`MIGRATIONS`].
 
-use crate::{Result, StoreError};
-use sqlx::SqlitePool;
-
 /// `(version, sql)`, applied in order, each in its own transaction.
-pub(super) const MIGRATIONS: &[(i64, &str)] =
+pub(crate) const MIGRATIONS: &[(i64, &str)] =
     &[(1, V1), (2, V2), (3, V3), (4, V4), (5, SECOND_FACTOR)];
 
 /// Guards against guessing and flooding: password attempts in flight on each lockout
@@ -63,15 +59,6 @@ BEGIN
     UPDATE refresh_tokens SET used_at = NEW.created_at WHERE token_hash = NEW.parent_hash;
 END;
 "#;
-
-/// Applies every migration newer than the database's current version (see
-/// `mailward_sqlite::migrate`: one `BEGIN IMMEDIATE` transaction each, so two processes
-/// opening the same file at once apply each migration exactly once).
-pub(super) async fn migrate(pool: &SqlitePool, applied_at_ms: i64) -> Result<()> {
-    mailward_sqlite::migrate(pool, MIGRATIONS, applied_at_ms)
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))
-}
 
 const V1: &str = r#"
 CREATE TABLE settings (

@@ -1,9 +1,10 @@
-//! Second factors and smart lockout in SQLite: TOTP registrations and replay guards,
+//! Second factors and smart lockout: TOTP registrations and replay guards,
 //! recovery codes, passkeys, lockout counters and familiar IP addresses.
 
 use super::codec::*;
-use super::{SqliteStore, apply, commit, exists, user_missing};
+use super::{IdentityDb, IdentityDialect, apply, commit, exists, user_missing};
 use crate::{Result, StoreError, UpdateFn};
+use mailward_sql::{Lock, query, query_locked};
 use mailward_types::records::{LocationClass, LockoutState, PasskeyRecord, TotpRecord};
 use std::net::IpAddr;
 use time::OffsetDateTime;
@@ -11,8 +12,11 @@ use uuid::Uuid;
 
 // ---- MFA: TOTP ----
 
-pub(super) async fn put_totp(s: &SqliteStore, record: &TotpRecord) -> Result<()> {
-    sqlx::query(
+pub(super) async fn put_totp<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    record: &TotpRecord,
+) -> Result<()> {
+    query::<D>(
         "INSERT INTO totp (user_id, sealed_secret, confirmed, last_step, created_at)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id) DO UPDATE SET sealed_secret = excluded.sealed_secret,
@@ -37,8 +41,11 @@ pub(super) async fn put_totp(s: &SqliteStore, record: &TotpRecord) -> Result<()>
     Ok(())
 }
 
-pub(super) async fn totp(s: &SqliteStore, user_id: Uuid) -> Result<Option<TotpRecord>> {
-    sqlx::query(
+pub(super) async fn totp<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    user_id: Uuid,
+) -> Result<Option<TotpRecord>> {
+    query::<D>(
         "SELECT user_id, sealed_secret, confirmed, last_step, created_at
          FROM totp WHERE user_id = $1",
     )
@@ -50,8 +57,12 @@ pub(super) async fn totp(s: &SqliteStore, user_id: Uuid) -> Result<Option<TotpRe
     .transpose()
 }
 
-pub(super) async fn accept_totp_step(s: &SqliteStore, user_id: Uuid, step: i64) -> Result<bool> {
-    let done = sqlx::query(
+pub(super) async fn accept_totp_step<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    user_id: Uuid,
+    step: i64,
+) -> Result<bool> {
+    let done = query::<D>(
         "UPDATE totp SET last_step = $2
          WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)",
     )
@@ -65,22 +76,23 @@ pub(super) async fn accept_totp_step(s: &SqliteStore, user_id: Uuid, step: i64) 
 
 // ---- MFA: recovery codes ----
 
-pub(super) async fn replace_recovery_codes(
-    s: &SqliteStore,
+pub(super) async fn replace_recovery_codes<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user_id: Uuid,
     hashes: &[String],
 ) -> Result<()> {
     let mut tx = s.begin().await?;
-    if !exists(&mut tx, "SELECT 1 FROM users WHERE id = $1", id(user_id)).await? {
+    let user_row = query_locked::<D>("SELECT 1 FROM users WHERE id = $1", Lock::KeyShare);
+    if !exists::<D>(&mut tx, user_row, id(user_id)).await? {
         return Err(not_found(format!("user {user_id}")));
     }
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+    query::<D>("DELETE FROM recovery_codes WHERE user_id = $1")
         .bind(id(user_id))
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
     for hash in hashes {
-        sqlx::query(
+        query::<D>(
             "INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)
              ON CONFLICT (user_id, code_hash) DO NOTHING",
         )
@@ -93,13 +105,13 @@ pub(super) async fn replace_recovery_codes(
     commit(tx).await
 }
 
-pub(super) async fn use_recovery_code(
-    s: &SqliteStore,
+pub(super) async fn use_recovery_code<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user_id: Uuid,
     hash: &str,
     now: OffsetDateTime,
 ) -> Result<bool> {
-    let done = sqlx::query(
+    let done = query::<D>(
         "UPDATE recovery_codes SET used_at = $3
          WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
     )
@@ -112,8 +124,11 @@ pub(super) async fn use_recovery_code(
     Ok(done.rows_affected() == 1)
 }
 
-pub(super) async fn unused_recovery_codes(s: &SqliteStore, user_id: Uuid) -> Result<u32> {
-    let row = sqlx::query(
+pub(super) async fn unused_recovery_codes<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    user_id: Uuid,
+) -> Result<u32> {
+    let row = query::<D>(
         "SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
     )
     .bind(id(user_id))
@@ -126,8 +141,11 @@ pub(super) async fn unused_recovery_codes(s: &SqliteStore, user_id: Uuid) -> Res
 
 // ---- MFA: passkeys ----
 
-pub(super) async fn add_passkey(s: &SqliteStore, record: &PasskeyRecord) -> Result<()> {
-    sqlx::query(
+pub(super) async fn add_passkey<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    record: &PasskeyRecord,
+) -> Result<()> {
+    query::<D>(
         "INSERT INTO passkeys (id, user_id, name, credential_id, passkey_json, created_at,
                                last_used_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -145,8 +163,11 @@ pub(super) async fn add_passkey(s: &SqliteStore, record: &PasskeyRecord) -> Resu
     Ok(())
 }
 
-pub(super) async fn passkeys(s: &SqliteStore, user_id: Uuid) -> Result<Vec<PasskeyRecord>> {
-    sqlx::query(concat!(
+pub(super) async fn passkeys<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    user_id: Uuid,
+) -> Result<Vec<PasskeyRecord>> {
+    query::<D>(concat!(
         "SELECT ",
         passkey_cols!(),
         " FROM passkeys WHERE user_id = $1 ORDER BY created_at, id"
@@ -160,17 +181,16 @@ pub(super) async fn passkeys(s: &SqliteStore, user_id: Uuid) -> Result<Vec<Passk
     .collect()
 }
 
-pub(super) async fn update_passkey(
-    s: &SqliteStore,
+pub(super) async fn update_passkey<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     passkey: Uuid,
     f: UpdateFn<PasskeyRecord>,
 ) -> Result<PasskeyRecord> {
     let mut tx = s.begin().await?;
-    let old = sqlx::query(concat!(
-        "SELECT ",
-        passkey_cols!(),
-        " FROM passkeys WHERE id = $1"
-    ))
+    let old = query_locked::<D>(
+        concat!("SELECT ", passkey_cols!(), " FROM passkeys WHERE id = $1"),
+        Lock::Update,
+    )
     .bind(id(passkey))
     .fetch_optional(&mut *tx)
     .await
@@ -179,7 +199,7 @@ pub(super) async fn update_passkey(
     .transpose()?
     .ok_or_else(|| not_found(format!("passkey {passkey}")))?;
     let new = apply(old, f, |p| (p.id, p.user_id), "id or user of a passkey")?;
-    sqlx::query(
+    query::<D>(
         "UPDATE passkeys SET name = $2, credential_id = $3, passkey_json = $4,
                              created_at = $5, last_used_at = $6
          WHERE id = $1",
@@ -197,7 +217,7 @@ pub(super) async fn update_passkey(
     Ok(new)
 }
 
-pub(super) async fn reset_mfa(s: &SqliteStore, user_id: Uuid) -> Result<()> {
+pub(super) async fn reset_mfa<D: IdentityDialect>(s: &IdentityDb<D>, user_id: Uuid) -> Result<()> {
     let mut tx = s.begin().await?;
     for sql in [
         "DELETE FROM totp WHERE user_id = $1",
@@ -205,7 +225,7 @@ pub(super) async fn reset_mfa(s: &SqliteStore, user_id: Uuid) -> Result<()> {
         "DELETE FROM passkeys WHERE user_id = $1",
         "DELETE FROM second_factor_failures WHERE user_id = $1",
     ] {
-        sqlx::query(sql)
+        query::<D>(sql)
             .bind(id(user_id))
             .execute(&mut *tx)
             .await
@@ -216,12 +236,12 @@ pub(super) async fn reset_mfa(s: &SqliteStore, user_id: Uuid) -> Result<()> {
 
 // ---- smart lockout ----
 
-pub(super) async fn lockout(
-    s: &SqliteStore,
+pub(super) async fn lockout<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user_id: Uuid,
     class: LocationClass,
 ) -> Result<LockoutState> {
-    let row = sqlx::query(
+    let row = query::<D>(
         "SELECT failures, locked_until, lockouts, recent_bad, last_failure_at
          FROM lockout WHERE user_id = $1 AND location_class = $2",
     )
@@ -236,16 +256,31 @@ pub(super) async fn lockout(
     }
 }
 
-pub(super) async fn update_lockout(
-    s: &SqliteStore,
+pub(super) async fn update_lockout<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user_id: Uuid,
     class: LocationClass,
     f: UpdateFn<LockoutState>,
 ) -> Result<LockoutState> {
     let mut tx = s.begin().await?;
-    let old = match sqlx::query(
+    // A missing row is created first so that the read below can lock it: two concurrent
+    // updates of a fresh counter then serialise instead of both starting from zero. The
+    // transaction is rolled back (and the row gone) if the closure refuses.
+    query::<D>(
+        "INSERT INTO lockout (user_id, location_class, failures, locked_until, lockouts,
+                              recent_bad, last_failure_at)
+         VALUES ($1, $2, 0, NULL, 0, '[]', NULL)
+         ON CONFLICT (user_id, location_class) DO NOTHING",
+    )
+    .bind(id(user_id))
+    .bind(class.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| write_err(e, |_| "lockout state".to_owned(), user_missing(user_id)))?;
+    let old = match query_locked::<D>(
         "SELECT failures, locked_until, lockouts, recent_bad, last_failure_at
          FROM lockout WHERE user_id = $1 AND location_class = $2",
+        Lock::Update,
     )
     .bind(id(user_id))
     .bind(class.as_str())
@@ -257,7 +292,7 @@ pub(super) async fn update_lockout(
         None => LockoutState::default(),
     };
     let new = f(old)?;
-    sqlx::query(
+    query::<D>(
         "INSERT INTO lockout (user_id, location_class, failures, locked_until, lockouts,
                               recent_bad, last_failure_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -280,8 +315,11 @@ pub(super) async fn update_lockout(
     Ok(new)
 }
 
-pub(super) async fn familiar_ips(s: &SqliteStore, user_id: Uuid) -> Result<Vec<IpAddr>> {
-    sqlx::query("SELECT ip FROM familiar_ips WHERE user_id = $1 ORDER BY seq DESC")
+pub(super) async fn familiar_ips<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    user_id: Uuid,
+) -> Result<Vec<IpAddr>> {
+    query::<D>("SELECT ip FROM familiar_ips WHERE user_id = $1 ORDER BY seq DESC")
         .bind(id(user_id))
         .fetch_all(&s.reader)
         .await
@@ -297,15 +335,22 @@ pub(super) async fn familiar_ips(s: &SqliteStore, user_id: Uuid) -> Result<Vec<I
 
 /// Recency is a per-user sequence number rather than `now`, so two sign-ins in the same
 /// millisecond (or a clock step back) still order correctly.
-pub(super) async fn record_familiar_ip(
-    s: &SqliteStore,
+pub(super) async fn record_familiar_ip<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user_id: Uuid,
     ip: IpAddr,
     now: OffsetDateTime,
     keep: u32,
 ) -> Result<()> {
     let mut tx = s.begin().await?;
-    sqlx::query(
+    // Serialises recordings for one user, so each takes a distinct sequence number. A
+    // missing user is reported by the foreign key of the insert below.
+    query_locked::<D>("SELECT 1 FROM users WHERE id = $1", Lock::NoKeyUpdate)
+        .bind(id(user_id))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    query::<D>(
         "INSERT INTO familiar_ips (user_id, ip, last_seen, seq)
          VALUES ($1, $2, $3,
                  (SELECT COALESCE(MAX(seq), 0) + 1 FROM familiar_ips WHERE user_id = $1))
@@ -318,7 +363,7 @@ pub(super) async fn record_familiar_ip(
     .execute(&mut *tx)
     .await
     .map_err(|e| write_err(e, |_| "familiar IP".to_owned(), user_missing(user_id)))?;
-    sqlx::query(
+    query::<D>(
         "DELETE FROM familiar_ips
          WHERE user_id = $1
            AND seq <= (SELECT seq FROM familiar_ips WHERE user_id = $1

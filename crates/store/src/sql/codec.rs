@@ -1,7 +1,34 @@
-// Row decoders and encodings shared by the SQLite and PostgreSQL backends: the same source
-// is compiled into each backend's `codec` module (`include!`), where `DbRow`/`Db` name that
-// backend's row and database types and `flag`/`get_bool` give its boolean encoding. One
-// source of truth for how a stored row becomes a model value.
+//! Conversions between rows and the model and record types, for every dialect:
+//! timestamps as unix milliseconds, ids as hyphenated UUID text, booleans in the dialect's
+//! encoding (bound as `bool`), lists as JSON arrays of stable names, and the mapping of
+//! database errors to [`StoreError`]. One source of truth for how a stored row becomes a
+//! model value.
+
+use crate::{Result, StoreError};
+use mailward_sql::{Column, Dialect, Row};
+use mailward_types::clock;
+use mailward_types::model::{
+    Amr, Application, AuthenticationMode, ClientAppType, ClientKind, Domain, GrantType, Group,
+    Resource, Role, TokenAlg, User, UserSource,
+};
+use mailward_types::records::{
+    AuthCode, DeviceCode, DeviceStatus, PasskeyRecord, RefreshToken, Session, SignInEvent,
+    SigningKey, TotpRecord,
+};
+use mailward_types::{ClientId, RedirectUri, Upn};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub(super) use crate::columns::*;
+
+/// Booleans are bound as `bool`: SQLite stores 0/1, PostgreSQL `BOOLEAN`.
+pub(super) fn flag(b: bool) -> bool {
+    b
+}
+
+fn get_bool<D: Dialect>(row: &Row<D>, col: &str) -> Result<bool> {
+    row.get_bool(col).map_err(backend)
+}
 
 // ---- errors ----
 
@@ -75,28 +102,25 @@ pub(super) fn name_key(name: &str) -> String {
 
 // ---- row access ----
 
-pub(super) fn get<'r, T>(row: &'r DbRow, col: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
-{
-    row.try_get(col).map_err(backend)
+pub(super) fn get<'r, T: Column<'r>, D: Dialect>(row: &'r Row<D>, col: &str) -> Result<T> {
+    row.get(col).map_err(backend)
 }
 
-fn get_time(row: &DbRow, col: &str) -> Result<OffsetDateTime> {
-    Ok(clock::from_millis(get::<i64>(row, col)?))
+fn get_time<D: Dialect>(row: &Row<D>, col: &str) -> Result<OffsetDateTime> {
+    Ok(clock::from_millis(get::<i64, _>(row, col)?))
 }
 
-fn get_opt_time(row: &DbRow, col: &str) -> Result<Option<OffsetDateTime>> {
-    Ok(get::<Option<i64>>(row, col)?.map(clock::from_millis))
+fn get_opt_time<D: Dialect>(row: &Row<D>, col: &str) -> Result<Option<OffsetDateTime>> {
+    Ok(get::<Option<i64>, _>(row, col)?.map(clock::from_millis))
 }
 
-pub(super) fn get_uuid(row: &DbRow, col: &str) -> Result<Uuid> {
+pub(super) fn get_uuid<D: Dialect>(row: &Row<D>, col: &str) -> Result<Uuid> {
     let s: String = get(row, col)?;
     Uuid::parse_str(&s).map_err(|_| unreadable(col, s))
 }
 
-fn get_opt_uuid(row: &DbRow, col: &str) -> Result<Option<Uuid>> {
-    match get::<Option<String>>(row, col)? {
+fn get_opt_uuid<D: Dialect>(row: &Row<D>, col: &str) -> Result<Option<Uuid>> {
+    match get::<Option<String>, _>(row, col)? {
         None => Ok(None),
         Some(s) => Uuid::parse_str(&s)
             .map(Some)
@@ -104,18 +128,18 @@ fn get_opt_uuid(row: &DbRow, col: &str) -> Result<Option<Uuid>> {
     }
 }
 
-fn get_u32(row: &DbRow, col: &str) -> Result<u32> {
+fn get_u32<D: Dialect>(row: &Row<D>, col: &str) -> Result<u32> {
     let v: i64 = get(row, col)?;
     u32::try_from(v).map_err(|_| unreadable(col, v))
 }
 
-pub(super) fn get_list(row: &DbRow, col: &str) -> Result<Vec<String>> {
+pub(super) fn get_list<D: Dialect>(row: &Row<D>, col: &str) -> Result<Vec<String>> {
     let s: String = get(row, col)?;
     serde_json::from_str(&s).map_err(|_| unreadable(col, s))
 }
 
-fn get_parsed_list<T>(
-    row: &DbRow,
+fn get_parsed_list<T, D: Dialect>(
+    row: &Row<D>,
     col: &str,
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<Vec<T>> {
@@ -125,23 +149,26 @@ fn get_parsed_list<T>(
         .collect()
 }
 
-fn get_parsed<T>(row: &DbRow, col: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
+fn get_parsed<T, D: Dialect>(
+    row: &Row<D>,
+    col: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T> {
     let s: String = get(row, col)?;
     parse(&s).ok_or_else(|| unreadable(col, s))
 }
 
-fn get_amr(row: &DbRow, col: &str) -> Result<Vec<Amr>> {
+fn get_amr<D: Dialect>(row: &Row<D>, col: &str) -> Result<Vec<Amr>> {
     get_parsed_list(row, col, Amr::parse)
 }
 
-fn get_redirect_uris(row: &DbRow, col: &str) -> Result<Vec<RedirectUri>> {
+fn get_redirect_uris<D: Dialect>(row: &Row<D>, col: &str) -> Result<Vec<RedirectUri>> {
     get_parsed_list(row, col, |s| RedirectUri::try_from(s).ok())
 }
 
 // ---- column lists and row decoders ----
 
-
-pub(super) fn document_from_row(row: &DbRow) -> Result<crate::Document> {
+pub(super) fn document_from_row<D: Dialect>(row: &Row<D>) -> Result<crate::Document> {
     Ok(crate::Document {
         kind: get(row, "kind")?,
         id: get(row, "id")?,
@@ -151,13 +178,13 @@ pub(super) fn document_from_row(row: &DbRow) -> Result<crate::Document> {
     })
 }
 
-pub(super) fn user_from_row(row: &DbRow) -> Result<User> {
+pub(super) fn user_from_row<D: Dialect>(row: &Row<D>) -> Result<User> {
     user_from_prefixed_row(row, "")
 }
 
 /// A user whose columns carry a name prefix (e.g. `u_id`, `u_upn`, ... next to another
 /// table's columns).
-pub(super) fn user_from_prefixed_row(row: &DbRow, prefix: &str) -> Result<User> {
+pub(super) fn user_from_prefixed_row<D: Dialect>(row: &Row<D>, prefix: &str) -> Result<User> {
     let c = |name: &str| format!("{prefix}{name}");
     Ok(User {
         id: get_uuid(row, &c("id"))?,
@@ -173,8 +200,7 @@ pub(super) fn user_from_prefixed_row(row: &DbRow, prefix: &str) -> Result<User> 
     })
 }
 
-
-pub(super) fn group_from_row(row: &DbRow) -> Result<Group> {
+pub(super) fn group_from_row<D: Dialect>(row: &Row<D>) -> Result<Group> {
     Ok(Group {
         id: get_uuid(row, "id")?,
         display_name: get(row, "display_name")?,
@@ -184,8 +210,7 @@ pub(super) fn group_from_row(row: &DbRow) -> Result<Group> {
     })
 }
 
-
-pub(super) fn domain_from_row(row: &DbRow) -> Result<Domain> {
+pub(super) fn domain_from_row<D: Dialect>(row: &Row<D>) -> Result<Domain> {
     Ok(Domain {
         name: get(row, "name")?,
         verified: get_bool(row, "verified")?,
@@ -195,8 +220,7 @@ pub(super) fn domain_from_row(row: &DbRow) -> Result<Domain> {
     })
 }
 
-
-pub(super) fn app_from_row(row: &DbRow) -> Result<Application> {
+pub(super) fn app_from_row<D: Dialect>(row: &Row<D>) -> Result<Application> {
     Ok(Application {
         client_id: get_parsed(row, "client_id", |s| ClientId::try_from(s).ok())?,
         display_name: get(row, "display_name")?,
@@ -211,8 +235,7 @@ pub(super) fn app_from_row(row: &DbRow) -> Result<Application> {
     })
 }
 
-
-pub(super) fn resource_from_row(row: &DbRow) -> Result<Resource> {
+pub(super) fn resource_from_row<D: Dialect>(row: &Row<D>) -> Result<Resource> {
     Ok(Resource {
         id: get_uuid(row, "id")?,
         uri: get(row, "uri")?,
@@ -226,8 +249,7 @@ pub(super) fn resource_from_row(row: &DbRow) -> Result<Resource> {
     })
 }
 
-
-pub(super) fn signing_key_from_row(row: &DbRow) -> Result<SigningKey> {
+pub(super) fn signing_key_from_row<D: Dialect>(row: &Row<D>) -> Result<SigningKey> {
     Ok(SigningKey {
         kid: get(row, "kid")?,
         alg: get_parsed(row, "alg", TokenAlg::parse)?,
@@ -240,8 +262,7 @@ pub(super) fn signing_key_from_row(row: &DbRow) -> Result<SigningKey> {
     })
 }
 
-
-pub(super) fn auth_code_from_row(row: &DbRow) -> Result<AuthCode> {
+pub(super) fn auth_code_from_row<D: Dialect>(row: &Row<D>) -> Result<AuthCode> {
     Ok(AuthCode {
         code_hash: get(row, "code_hash")?,
         client_id: get(row, "client_id")?,
@@ -264,8 +285,7 @@ pub(super) fn auth_code_from_row(row: &DbRow) -> Result<AuthCode> {
     })
 }
 
-
-pub(super) fn refresh_token_from_row(row: &DbRow) -> Result<RefreshToken> {
+pub(super) fn refresh_token_from_row<D: Dialect>(row: &Row<D>) -> Result<RefreshToken> {
     Ok(RefreshToken {
         token_hash: get(row, "token_hash")?,
         family_id: get_uuid(row, "family_id")?,
@@ -284,7 +304,6 @@ pub(super) fn refresh_token_from_row(row: &DbRow) -> Result<RefreshToken> {
         revoked_at: get_opt_time(row, "revoked_at")?,
     })
 }
-
 
 /// The status columns of a device code: `(status, user_id, amr, auth_time, mfa_time,
 /// session_id)`, the last five set only for `approved`.
@@ -319,7 +338,7 @@ pub(super) fn device_status_cols(status: &DeviceStatus) -> Result<StatusCols> {
     })
 }
 
-pub(super) fn device_code_from_row(row: &DbRow) -> Result<DeviceCode> {
+pub(super) fn device_code_from_row<D: Dialect>(row: &Row<D>) -> Result<DeviceCode> {
     let status: String = get(row, "status")?;
     let status = match status.as_str() {
         "pending" => DeviceStatus::Pending,
@@ -349,8 +368,7 @@ pub(super) fn device_code_from_row(row: &DbRow) -> Result<DeviceCode> {
     })
 }
 
-
-pub(super) fn session_from_row(row: &DbRow) -> Result<Session> {
+pub(super) fn session_from_row<D: Dialect>(row: &Row<D>) -> Result<Session> {
     Ok(Session {
         id: get_uuid(row, "id")?,
         secret_hash: get(row, "secret_hash")?,
@@ -363,7 +381,7 @@ pub(super) fn session_from_row(row: &DbRow) -> Result<Session> {
     })
 }
 
-pub(super) fn totp_from_row(row: &DbRow) -> Result<TotpRecord> {
+pub(super) fn totp_from_row<D: Dialect>(row: &Row<D>) -> Result<TotpRecord> {
     Ok(TotpRecord {
         user_id: get_uuid(row, "user_id")?,
         sealed_secret: get(row, "sealed_secret")?,
@@ -373,8 +391,7 @@ pub(super) fn totp_from_row(row: &DbRow) -> Result<TotpRecord> {
     })
 }
 
-
-pub(super) fn passkey_from_row(row: &DbRow) -> Result<PasskeyRecord> {
+pub(super) fn passkey_from_row<D: Dialect>(row: &Row<D>) -> Result<PasskeyRecord> {
     Ok(PasskeyRecord {
         id: get_uuid(row, "id")?,
         user_id: get_uuid(row, "user_id")?,
@@ -386,7 +403,9 @@ pub(super) fn passkey_from_row(row: &DbRow) -> Result<PasskeyRecord> {
     })
 }
 
-pub(super) fn lockout_from_row(row: &DbRow) -> Result<mailward_types::records::LockoutState> {
+pub(super) fn lockout_from_row<D: Dialect>(
+    row: &Row<D>,
+) -> Result<mailward_types::records::LockoutState> {
     Ok(mailward_types::records::LockoutState {
         failures: get_u32(row, "failures")?,
         locked_until: get_opt_time(row, "locked_until")?,
@@ -403,7 +422,7 @@ pub(super) fn signin_json(event: &SignInEvent) -> Result<String> {
         .map_err(|e| StoreError::Backend(format!("encoding a sign-in event: {e}")))
 }
 
-pub(super) fn signin_from_row(row: &DbRow) -> Result<SignInEvent> {
+pub(super) fn signin_from_row<D: Dialect>(row: &Row<D>) -> Result<SignInEvent> {
     let json: String = get(row, "event")?;
     let mut event: SignInEvent = serde_json::from_str(&json)
         .map_err(|e| StoreError::Backend(format!("stored sign-in event cannot be read: {e}")))?;

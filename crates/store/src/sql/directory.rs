@@ -1,9 +1,10 @@
-//! Settings and the directory in SQLite: users, groups and memberships, domains,
+//! Settings and the directory: users, groups and memberships, domains,
 //! applications, resources and signing keys.
 
 use super::codec::*;
-use super::{SqliteStore, apply, commit, exists, user_missing};
+use super::{IdentityDb, IdentityDialect, apply, commit, exists, user_missing};
 use crate::{Document, Result, UpdateFn};
+use mailward_sql::{Conn, Lock, query, query_locked};
 use mailward_types::Upn;
 use mailward_types::model::{Application, Domain, Group, Resource, User};
 use mailward_types::records::SigningKey;
@@ -12,8 +13,11 @@ use uuid::Uuid;
 
 // ---- settings ----
 
-pub(super) async fn get_setting(s: &SqliteStore, key: &str) -> Result<Option<String>> {
-    sqlx::query("SELECT value FROM settings WHERE key = $1")
+pub(super) async fn get_setting<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    key: &str,
+) -> Result<Option<String>> {
+    query::<D>("SELECT value FROM settings WHERE key = $1")
         .bind(key)
         .fetch_optional(&s.reader)
         .await
@@ -22,8 +26,12 @@ pub(super) async fn get_setting(s: &SqliteStore, key: &str) -> Result<Option<Str
         .transpose()
 }
 
-pub(super) async fn put_setting(s: &SqliteStore, key: &str, value: &str) -> Result<()> {
-    sqlx::query(
+pub(super) async fn put_setting<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    key: &str,
+    value: &str,
+) -> Result<()> {
+    query::<D>(
         "INSERT INTO settings (key, value) VALUES ($1, $2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )
@@ -37,8 +45,11 @@ pub(super) async fn put_setting(s: &SqliteStore, key: &str, value: &str) -> Resu
 
 // ---- documents ----
 
-pub(super) async fn documents(s: &SqliteStore, kind: &str) -> Result<Vec<Document>> {
-    sqlx::query(
+pub(super) async fn documents<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    kind: &str,
+) -> Result<Vec<Document>> {
+    query::<D>(
         "SELECT kind, id, body, created_at, modified_at FROM documents
          WHERE kind = $1 ORDER BY id",
     )
@@ -51,8 +62,12 @@ pub(super) async fn documents(s: &SqliteStore, kind: &str) -> Result<Vec<Documen
     .collect()
 }
 
-pub(super) async fn document(s: &SqliteStore, kind: &str, id: &str) -> Result<Option<Document>> {
-    sqlx::query(
+pub(super) async fn document<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    kind: &str,
+    id: &str,
+) -> Result<Option<Document>> {
+    query::<D>(
         "SELECT kind, id, body, created_at, modified_at FROM documents
          WHERE kind = $1 AND id = $2",
     )
@@ -66,8 +81,11 @@ pub(super) async fn document(s: &SqliteStore, kind: &str, id: &str) -> Result<Op
     .transpose()
 }
 
-pub(super) async fn put_document(s: &SqliteStore, doc: &Document) -> Result<()> {
-    sqlx::query(
+pub(super) async fn put_document<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    doc: &Document,
+) -> Result<()> {
+    query::<D>(
         "INSERT INTO documents (kind, id, body, created_at, modified_at)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (kind, id) DO UPDATE
@@ -84,8 +102,12 @@ pub(super) async fn put_document(s: &SqliteStore, doc: &Document) -> Result<()> 
     Ok(())
 }
 
-pub(super) async fn delete_document(s: &SqliteStore, kind: &str, id: &str) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM documents WHERE kind = $1 AND id = $2")
+pub(super) async fn delete_document<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    kind: &str,
+    id: &str,
+) -> Result<bool> {
+    let done = query::<D>("DELETE FROM documents WHERE kind = $1 AND id = $2")
         .bind(kind)
         .bind(id)
         .execute(&s.writer)
@@ -96,12 +118,12 @@ pub(super) async fn delete_document(s: &SqliteStore, kind: &str, id: &str) -> Re
 
 // ---- users ----
 
-pub(super) async fn create_user(
-    s: &SqliteStore,
+pub(super) async fn create_user<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user: &User,
     password_hash: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(
+    query::<D>(
         "INSERT INTO users (id, upn, display_name, mail, enabled, immutable_id, source, roles,
                             created_at, tokens_valid_from, password_hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -123,8 +145,11 @@ pub(super) async fn create_user(
     Ok(())
 }
 
-pub(super) async fn user_by_id(s: &SqliteStore, user: Uuid) -> Result<Option<User>> {
-    sqlx::query(concat!(
+pub(super) async fn user_by_id<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    user: Uuid,
+) -> Result<Option<User>> {
+    query::<D>(concat!(
         "SELECT ",
         user_cols!(),
         " FROM users WHERE id = $1"
@@ -137,8 +162,11 @@ pub(super) async fn user_by_id(s: &SqliteStore, user: Uuid) -> Result<Option<Use
     .transpose()
 }
 
-pub(super) async fn user_by_upn(s: &SqliteStore, upn: &Upn) -> Result<Option<User>> {
-    sqlx::query(concat!(
+pub(super) async fn user_by_upn<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    upn: &Upn,
+) -> Result<Option<User>> {
+    query::<D>(concat!(
         "SELECT ",
         user_cols!(),
         " FROM users WHERE upn = $1"
@@ -151,8 +179,8 @@ pub(super) async fn user_by_upn(s: &SqliteStore, upn: &Upn) -> Result<Option<Use
     .transpose()
 }
 
-pub(super) async fn list_users(s: &SqliteStore) -> Result<Vec<User>> {
-    sqlx::query(concat!("SELECT ", user_cols!(), " FROM users ORDER BY upn"))
+pub(super) async fn list_users<D: IdentityDialect>(s: &IdentityDb<D>) -> Result<Vec<User>> {
+    query::<D>(concat!("SELECT ", user_cols!(), " FROM users ORDER BY upn"))
         .fetch_all(&s.reader)
         .await
         .map_err(backend)?
@@ -161,11 +189,11 @@ pub(super) async fn list_users(s: &SqliteStore) -> Result<Vec<User>> {
         .collect()
 }
 
-pub(super) async fn users_revoked_since(
-    s: &SqliteStore,
+pub(super) async fn users_revoked_since<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     since: OffsetDateTime,
 ) -> Result<Vec<User>> {
-    sqlx::query(concat!(
+    query::<D>(concat!(
         "SELECT ",
         user_cols!(),
         " FROM users WHERE tokens_valid_from > $1 AND tokens_valid_from > created_at",
@@ -180,13 +208,17 @@ pub(super) async fn users_revoked_since(
     .collect()
 }
 
-pub(super) async fn update_user(s: &SqliteStore, user: Uuid, f: UpdateFn<User>) -> Result<User> {
+pub(super) async fn update_user<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    user: Uuid,
+    f: UpdateFn<User>,
+) -> Result<User> {
     let mut tx = s.begin().await?;
-    let old = user_where_id(&mut tx, user)
+    let old = user_where_id::<D>(&mut tx, user)
         .await?
         .ok_or_else(|| not_found(format!("user {user}")))?;
     let new = apply(old, f, |u| u.id, "id of a user")?;
-    sqlx::query(
+    query::<D>(
         "UPDATE users SET upn = $2, display_name = $3, mail = $4, enabled = $5,
                           immutable_id = $6, source = $7, roles = $8, created_at = $9,
                           tokens_valid_from = $10
@@ -209,8 +241,8 @@ pub(super) async fn update_user(s: &SqliteStore, user: Uuid, f: UpdateFn<User>) 
     Ok(new)
 }
 
-pub(super) async fn delete_user(s: &SqliteStore, user: Uuid) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM users WHERE id = $1")
+pub(super) async fn delete_user<D: IdentityDialect>(s: &IdentityDb<D>, user: Uuid) -> Result<bool> {
+    let done = query::<D>("DELETE FROM users WHERE id = $1")
         .bind(id(user))
         .execute(&s.writer)
         .await
@@ -218,8 +250,11 @@ pub(super) async fn delete_user(s: &SqliteStore, user: Uuid) -> Result<bool> {
     Ok(done.rows_affected() > 0)
 }
 
-pub(super) async fn password_hash(s: &SqliteStore, user: Uuid) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+pub(super) async fn password_hash<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    user: Uuid,
+) -> Result<Option<String>> {
+    let row = query::<D>("SELECT password_hash FROM users WHERE id = $1")
         .bind(id(user))
         .fetch_optional(&s.reader)
         .await
@@ -230,12 +265,12 @@ pub(super) async fn password_hash(s: &SqliteStore, user: Uuid) -> Result<Option<
     }
 }
 
-pub(super) async fn set_password_hash(
-    s: &SqliteStore,
+pub(super) async fn set_password_hash<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user: Uuid,
     hash: Option<&str>,
 ) -> Result<()> {
-    let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+    let done = query::<D>("UPDATE users SET password_hash = $2 WHERE id = $1")
         .bind(id(user))
         .bind(hash)
         .execute(&s.writer)
@@ -249,8 +284,11 @@ pub(super) async fn set_password_hash(
 
 // ---- groups ----
 
-pub(super) async fn create_group(s: &SqliteStore, group: &Group) -> Result<()> {
-    sqlx::query(
+pub(super) async fn create_group<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    group: &Group,
+) -> Result<()> {
+    query::<D>(
         "INSERT INTO security_groups (id, name_key, display_name, description, source,
                                       created_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -267,8 +305,11 @@ pub(super) async fn create_group(s: &SqliteStore, group: &Group) -> Result<()> {
     Ok(())
 }
 
-pub(super) async fn group_by_id(s: &SqliteStore, group: Uuid) -> Result<Option<Group>> {
-    sqlx::query(concat!(
+pub(super) async fn group_by_id<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    group: Uuid,
+) -> Result<Option<Group>> {
+    query::<D>(concat!(
         "SELECT ",
         group_cols!(),
         " FROM security_groups WHERE id = $1"
@@ -281,8 +322,11 @@ pub(super) async fn group_by_id(s: &SqliteStore, group: Uuid) -> Result<Option<G
     .transpose()
 }
 
-pub(super) async fn group_by_name(s: &SqliteStore, name: &str) -> Result<Option<Group>> {
-    sqlx::query(concat!(
+pub(super) async fn group_by_name<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    name: &str,
+) -> Result<Option<Group>> {
+    query::<D>(concat!(
         "SELECT ",
         group_cols!(),
         " FROM security_groups WHERE name_key = $1"
@@ -295,8 +339,8 @@ pub(super) async fn group_by_name(s: &SqliteStore, name: &str) -> Result<Option<
     .transpose()
 }
 
-pub(super) async fn list_groups(s: &SqliteStore) -> Result<Vec<Group>> {
-    sqlx::query(concat!(
+pub(super) async fn list_groups<D: IdentityDialect>(s: &IdentityDb<D>) -> Result<Vec<Group>> {
+    query::<D>(concat!(
         "SELECT ",
         group_cols!(),
         " FROM security_groups ORDER BY name_key, id"
@@ -309,17 +353,20 @@ pub(super) async fn list_groups(s: &SqliteStore) -> Result<Vec<Group>> {
     .collect()
 }
 
-pub(super) async fn update_group(
-    s: &SqliteStore,
+pub(super) async fn update_group<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     group: Uuid,
     f: UpdateFn<Group>,
 ) -> Result<Group> {
     let mut tx = s.begin().await?;
-    let old = sqlx::query(concat!(
-        "SELECT ",
-        group_cols!(),
-        " FROM security_groups WHERE id = $1"
-    ))
+    let old = query_locked::<D>(
+        concat!(
+            "SELECT ",
+            group_cols!(),
+            " FROM security_groups WHERE id = $1"
+        ),
+        Lock::Update,
+    )
     .bind(id(group))
     .fetch_optional(&mut *tx)
     .await
@@ -328,7 +375,7 @@ pub(super) async fn update_group(
     .transpose()?
     .ok_or_else(|| not_found(format!("group {group}")))?;
     let new = apply(old, f, |g| g.id, "id of a group")?;
-    sqlx::query(
+    query::<D>(
         "UPDATE security_groups SET name_key = $2, display_name = $3, description = $4,
                                     source = $5, created_at = $6
          WHERE id = $1",
@@ -346,8 +393,11 @@ pub(super) async fn update_group(
     Ok(new)
 }
 
-pub(super) async fn delete_group(s: &SqliteStore, group: Uuid) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM security_groups WHERE id = $1")
+pub(super) async fn delete_group<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    group: Uuid,
+) -> Result<bool> {
+    let done = query::<D>("DELETE FROM security_groups WHERE id = $1")
         .bind(id(group))
         .execute(&s.writer)
         .await
@@ -355,21 +405,24 @@ pub(super) async fn delete_group(s: &SqliteStore, group: Uuid) -> Result<bool> {
     Ok(done.rows_affected() > 0)
 }
 
-pub(super) async fn add_member(s: &SqliteStore, group: Uuid, user: Uuid) -> Result<()> {
+pub(super) async fn add_member<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    group: Uuid,
+    user: Uuid,
+) -> Result<()> {
     let mut tx = s.begin().await?;
-    if !exists(
-        &mut tx,
+    let group_row = query_locked::<D>(
         "SELECT 1 FROM security_groups WHERE id = $1",
-        id(group),
-    )
-    .await?
-    {
+        Lock::KeyShare,
+    );
+    if !exists::<D>(&mut tx, group_row, id(group)).await? {
         return Err(not_found(format!("group {group}")));
     }
-    if !exists(&mut tx, "SELECT 1 FROM users WHERE id = $1", id(user)).await? {
+    let user_row = query_locked::<D>("SELECT 1 FROM users WHERE id = $1", Lock::KeyShare);
+    if !exists::<D>(&mut tx, user_row, id(user)).await? {
         return Err(not_found(format!("user {user}")));
     }
-    sqlx::query(
+    query::<D>(
         "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2)
          ON CONFLICT (group_id, user_id) DO NOTHING",
     )
@@ -381,8 +434,12 @@ pub(super) async fn add_member(s: &SqliteStore, group: Uuid, user: Uuid) -> Resu
     commit(tx).await
 }
 
-pub(super) async fn remove_member(s: &SqliteStore, group: Uuid, user: Uuid) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+pub(super) async fn remove_member<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    group: Uuid,
+    user: Uuid,
+) -> Result<bool> {
+    let done = query::<D>("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
         .bind(id(group))
         .bind(id(user))
         .execute(&s.writer)
@@ -391,8 +448,11 @@ pub(super) async fn remove_member(s: &SqliteStore, group: Uuid, user: Uuid) -> R
     Ok(done.rows_affected() > 0)
 }
 
-pub(super) async fn group_members(s: &SqliteStore, group: Uuid) -> Result<Vec<Uuid>> {
-    sqlx::query("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id")
+pub(super) async fn group_members<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    group: Uuid,
+) -> Result<Vec<Uuid>> {
+    query::<D>("SELECT user_id FROM group_members WHERE group_id = $1 ORDER BY user_id")
         .bind(id(group))
         .fetch_all(&s.reader)
         .await
@@ -402,8 +462,11 @@ pub(super) async fn group_members(s: &SqliteStore, group: Uuid) -> Result<Vec<Uu
         .collect()
 }
 
-pub(super) async fn groups_of_user(s: &SqliteStore, user: Uuid) -> Result<Vec<Uuid>> {
-    sqlx::query("SELECT group_id FROM group_members WHERE user_id = $1 ORDER BY group_id")
+pub(super) async fn groups_of_user<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    user: Uuid,
+) -> Result<Vec<Uuid>> {
+    query::<D>("SELECT group_id FROM group_members WHERE user_id = $1 ORDER BY group_id")
         .bind(id(user))
         .fetch_all(&s.reader)
         .await
@@ -415,8 +478,11 @@ pub(super) async fn groups_of_user(s: &SqliteStore, user: Uuid) -> Result<Vec<Uu
 
 // ---- domains ----
 
-pub(super) async fn create_domain(s: &SqliteStore, domain: &Domain) -> Result<()> {
-    sqlx::query(
+pub(super) async fn create_domain<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    domain: &Domain,
+) -> Result<()> {
+    query::<D>(
         "INSERT INTO domains (name_key, name, verified, authentication, is_default, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -438,8 +504,11 @@ pub(super) async fn create_domain(s: &SqliteStore, domain: &Domain) -> Result<()
     Ok(())
 }
 
-pub(super) async fn domain(s: &SqliteStore, name: &str) -> Result<Option<Domain>> {
-    sqlx::query(concat!(
+pub(super) async fn domain<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    name: &str,
+) -> Result<Option<Domain>> {
+    query::<D>(concat!(
         "SELECT ",
         domain_cols!(),
         " FROM domains WHERE name_key = $1"
@@ -452,8 +521,8 @@ pub(super) async fn domain(s: &SqliteStore, name: &str) -> Result<Option<Domain>
     .transpose()
 }
 
-pub(super) async fn list_domains(s: &SqliteStore) -> Result<Vec<Domain>> {
-    sqlx::query(concat!(
+pub(super) async fn list_domains<D: IdentityDialect>(s: &IdentityDb<D>) -> Result<Vec<Domain>> {
+    query::<D>(concat!(
         "SELECT ",
         domain_cols!(),
         " FROM domains ORDER BY name_key"
@@ -466,18 +535,21 @@ pub(super) async fn list_domains(s: &SqliteStore) -> Result<Vec<Domain>> {
     .collect()
 }
 
-pub(super) async fn update_domain(
-    s: &SqliteStore,
+pub(super) async fn update_domain<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     name: &str,
     f: UpdateFn<Domain>,
 ) -> Result<Domain> {
     let key = name_key(name);
     let mut tx = s.begin().await?;
-    let old = sqlx::query(concat!(
-        "SELECT ",
-        domain_cols!(),
-        " FROM domains WHERE name_key = $1"
-    ))
+    let old = query_locked::<D>(
+        concat!(
+            "SELECT ",
+            domain_cols!(),
+            " FROM domains WHERE name_key = $1"
+        ),
+        Lock::Update,
+    )
     .bind(&key)
     .fetch_optional(&mut *tx)
     .await
@@ -486,7 +558,7 @@ pub(super) async fn update_domain(
     .transpose()?
     .ok_or_else(|| not_found(format!("domain {name}")))?;
     let new = apply(old, f, |d| name_key(&d.name), "name of a domain")?;
-    sqlx::query(
+    query::<D>(
         "UPDATE domains SET name = $2, verified = $3, authentication = $4, is_default = $5,
                             created_at = $6
          WHERE name_key = $1",
@@ -504,8 +576,11 @@ pub(super) async fn update_domain(
     Ok(new)
 }
 
-pub(super) async fn delete_domain(s: &SqliteStore, name: &str) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM domains WHERE name_key = $1")
+pub(super) async fn delete_domain<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    name: &str,
+) -> Result<bool> {
+    let done = query::<D>("DELETE FROM domains WHERE name_key = $1")
         .bind(name_key(name))
         .execute(&s.writer)
         .await
@@ -516,12 +591,12 @@ pub(super) async fn delete_domain(s: &SqliteStore, name: &str) -> Result<bool> {
 // ---- applications ----
 
 /// `secret_hash` wins over `app.secret_hash` when both are given.
-pub(super) async fn create_app(
-    s: &SqliteStore,
+pub(super) async fn create_app<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     app: &Application,
     secret_hash: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(
+    query::<D>(
         "INSERT INTO applications (client_id, display_name, kind, secret_hash, redirect_uris,
                                    grants, first_party, post_logout_redirect_uris,
                                    app_roles, created_at)
@@ -551,8 +626,11 @@ pub(super) async fn create_app(
     Ok(())
 }
 
-pub(super) async fn app(s: &SqliteStore, client_id: &str) -> Result<Option<Application>> {
-    sqlx::query(concat!(
+pub(super) async fn app<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    client_id: &str,
+) -> Result<Option<Application>> {
+    query::<D>(concat!(
         "SELECT ",
         app_cols!(),
         " FROM applications WHERE client_id = $1"
@@ -565,8 +643,8 @@ pub(super) async fn app(s: &SqliteStore, client_id: &str) -> Result<Option<Appli
     .transpose()
 }
 
-pub(super) async fn list_apps(s: &SqliteStore) -> Result<Vec<Application>> {
-    sqlx::query(concat!(
+pub(super) async fn list_apps<D: IdentityDialect>(s: &IdentityDb<D>) -> Result<Vec<Application>> {
+    query::<D>(concat!(
         "SELECT ",
         app_cols!(),
         " FROM applications ORDER BY client_id"
@@ -579,17 +657,20 @@ pub(super) async fn list_apps(s: &SqliteStore) -> Result<Vec<Application>> {
     .collect()
 }
 
-pub(super) async fn update_app(
-    s: &SqliteStore,
+pub(super) async fn update_app<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     client_id: &str,
     f: UpdateFn<Application>,
 ) -> Result<Application> {
     let mut tx = s.begin().await?;
-    let old = sqlx::query(concat!(
-        "SELECT ",
-        app_cols!(),
-        " FROM applications WHERE client_id = $1"
-    ))
+    let old = query_locked::<D>(
+        concat!(
+            "SELECT ",
+            app_cols!(),
+            " FROM applications WHERE client_id = $1"
+        ),
+        Lock::Update,
+    )
     .bind(client_id)
     .fetch_optional(&mut *tx)
     .await
@@ -603,7 +684,7 @@ pub(super) async fn update_app(
         |a| a.client_id.clone(),
         "client id of an application",
     )?;
-    sqlx::query(
+    query::<D>(
         "UPDATE applications SET display_name = $2, kind = $3, secret_hash = $4,
                                  redirect_uris = $5, grants = $6, first_party = $7,
                                  post_logout_redirect_uris = $8, app_roles = $9,
@@ -629,8 +710,11 @@ pub(super) async fn update_app(
     Ok(new)
 }
 
-pub(super) async fn delete_app(s: &SqliteStore, client_id: &str) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM applications WHERE client_id = $1")
+pub(super) async fn delete_app<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    client_id: &str,
+) -> Result<bool> {
+    let done = query::<D>("DELETE FROM applications WHERE client_id = $1")
         .bind(client_id)
         .execute(&s.writer)
         .await
@@ -640,8 +724,11 @@ pub(super) async fn delete_app(s: &SqliteStore, client_id: &str) -> Result<bool>
 
 // ---- resources ----
 
-pub(super) async fn create_resource(s: &SqliteStore, resource: &Resource) -> Result<()> {
-    sqlx::query(
+pub(super) async fn create_resource<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    resource: &Resource,
+) -> Result<()> {
+    query::<D>(
         "INSERT INTO resources (id, uri, display_name, scopes, app_roles, token_alg,
                                 access_token_lifetime, first_party, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -665,8 +752,11 @@ pub(super) async fn create_resource(s: &SqliteStore, resource: &Resource) -> Res
     Ok(())
 }
 
-pub(super) async fn resource_by_uri(s: &SqliteStore, uri: &str) -> Result<Option<Resource>> {
-    sqlx::query(concat!(
+pub(super) async fn resource_by_uri<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    uri: &str,
+) -> Result<Option<Resource>> {
+    query::<D>(concat!(
         "SELECT ",
         resource_cols!(),
         " FROM resources WHERE uri = $1"
@@ -679,8 +769,11 @@ pub(super) async fn resource_by_uri(s: &SqliteStore, uri: &str) -> Result<Option
     .transpose()
 }
 
-pub(super) async fn resource_by_id(s: &SqliteStore, resource: Uuid) -> Result<Option<Resource>> {
-    sqlx::query(concat!(
+pub(super) async fn resource_by_id<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    resource: Uuid,
+) -> Result<Option<Resource>> {
+    query::<D>(concat!(
         "SELECT ",
         resource_cols!(),
         " FROM resources WHERE id = $1"
@@ -693,8 +786,8 @@ pub(super) async fn resource_by_id(s: &SqliteStore, resource: Uuid) -> Result<Op
     .transpose()
 }
 
-pub(super) async fn list_resources(s: &SqliteStore) -> Result<Vec<Resource>> {
-    sqlx::query(concat!(
+pub(super) async fn list_resources<D: IdentityDialect>(s: &IdentityDb<D>) -> Result<Vec<Resource>> {
+    query::<D>(concat!(
         "SELECT ",
         resource_cols!(),
         " FROM resources ORDER BY uri"
@@ -707,17 +800,16 @@ pub(super) async fn list_resources(s: &SqliteStore) -> Result<Vec<Resource>> {
     .collect()
 }
 
-pub(super) async fn update_resource(
-    s: &SqliteStore,
+pub(super) async fn update_resource<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     resource: Uuid,
     f: UpdateFn<Resource>,
 ) -> Result<Resource> {
     let mut tx = s.begin().await?;
-    let old = sqlx::query(concat!(
-        "SELECT ",
-        resource_cols!(),
-        " FROM resources WHERE id = $1"
-    ))
+    let old = query_locked::<D>(
+        concat!("SELECT ", resource_cols!(), " FROM resources WHERE id = $1"),
+        Lock::Update,
+    )
     .bind(id(resource))
     .fetch_optional(&mut *tx)
     .await
@@ -726,7 +818,7 @@ pub(super) async fn update_resource(
     .transpose()?
     .ok_or_else(|| not_found(format!("resource {resource}")))?;
     let new = apply(old, f, |r| r.id, "id of a resource")?;
-    sqlx::query(
+    query::<D>(
         "UPDATE resources SET uri = $2, display_name = $3, scopes = $4, app_roles = $5,
                               token_alg = $6, access_token_lifetime = $7, first_party = $8,
                               created_at = $9
@@ -752,8 +844,11 @@ pub(super) async fn update_resource(
     Ok(new)
 }
 
-pub(super) async fn delete_resource(s: &SqliteStore, resource: Uuid) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM resources WHERE id = $1")
+pub(super) async fn delete_resource<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    resource: Uuid,
+) -> Result<bool> {
+    let done = query::<D>("DELETE FROM resources WHERE id = $1")
         .bind(id(resource))
         .execute(&s.writer)
         .await
@@ -763,8 +858,10 @@ pub(super) async fn delete_resource(s: &SqliteStore, resource: Uuid) -> Result<b
 
 // ---- signing keys ----
 
-pub(super) async fn list_signing_keys(s: &SqliteStore) -> Result<Vec<SigningKey>> {
-    sqlx::query(concat!(
+pub(super) async fn list_signing_keys<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+) -> Result<Vec<SigningKey>> {
+    query::<D>(concat!(
         "SELECT ",
         signing_key_cols!(),
         " FROM signing_keys ORDER BY active_from, kid"
@@ -777,8 +874,11 @@ pub(super) async fn list_signing_keys(s: &SqliteStore) -> Result<Vec<SigningKey>
     .collect()
 }
 
-pub(super) async fn insert_signing_key(s: &SqliteStore, key: &SigningKey) -> Result<()> {
-    sqlx::query(
+pub(super) async fn insert_signing_key<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    key: &SigningKey,
+) -> Result<()> {
+    query::<D>(
         "INSERT INTO signing_keys (kid, alg, sealed_private_key, public_jwk, created_at,
                                    active_from, retired_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -803,17 +903,20 @@ pub(super) async fn insert_signing_key(s: &SqliteStore, key: &SigningKey) -> Res
     Ok(())
 }
 
-pub(super) async fn update_signing_key(
-    s: &SqliteStore,
+pub(super) async fn update_signing_key<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     kid: &str,
     f: UpdateFn<SigningKey>,
 ) -> Result<SigningKey> {
     let mut tx = s.begin().await?;
-    let old = sqlx::query(concat!(
-        "SELECT ",
-        signing_key_cols!(),
-        " FROM signing_keys WHERE kid = $1"
-    ))
+    let old = query_locked::<D>(
+        concat!(
+            "SELECT ",
+            signing_key_cols!(),
+            " FROM signing_keys WHERE kid = $1"
+        ),
+        Lock::Update,
+    )
     .bind(kid)
     .fetch_optional(&mut *tx)
     .await
@@ -822,7 +925,7 @@ pub(super) async fn update_signing_key(
     .transpose()?
     .ok_or_else(|| not_found(format!("signing key {kid}")))?;
     let new = apply(old, f, |k| k.kid.clone(), "kid of a signing key")?;
-    sqlx::query(
+    query::<D>(
         "UPDATE signing_keys SET alg = $2, sealed_private_key = $3, public_jwk = $4,
                                  created_at = $5, active_from = $6, retired_at = $7,
                                  expires_at = $8
@@ -843,8 +946,11 @@ pub(super) async fn update_signing_key(
     Ok(new)
 }
 
-pub(super) async fn delete_signing_key(s: &SqliteStore, kid: &str) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+pub(super) async fn delete_signing_key<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    kid: &str,
+) -> Result<bool> {
+    let done = query::<D>("DELETE FROM signing_keys WHERE kid = $1")
         .bind(kid)
         .execute(&s.writer)
         .await
@@ -882,12 +988,11 @@ fn resource_conflict(resource: &Resource) -> impl FnOnce(&str) -> String + '_ {
     }
 }
 
-async fn user_where_id(conn: &mut sqlx::SqliteConnection, user: Uuid) -> Result<Option<User>> {
-    sqlx::query(concat!(
-        "SELECT ",
-        user_cols!(),
-        " FROM users WHERE id = $1"
-    ))
+async fn user_where_id<D: IdentityDialect>(conn: &mut Conn<D>, user: Uuid) -> Result<Option<User>> {
+    query_locked::<D>(
+        concat!("SELECT ", user_cols!(), " FROM users WHERE id = $1"),
+        Lock::Update,
+    )
     .bind(id(user))
     .fetch_optional(conn)
     .await

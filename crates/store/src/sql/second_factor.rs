@@ -1,25 +1,25 @@
-//! The per-user second-factor failure counter in SQLite: one conditional upsert (shared
+//! The per-user second-factor failure counter: one conditional upsert (shared
 //! with the other backend in `guards_sql.rs`) reserves an attempt, or refuses it while the
 //! user is locked, before any code is checked. A lock window that would pass `max_lock_ms`
 //! becomes a lock until an administrator resets the user's methods (`locked_until` =
 //! [`UNTIL_RESET`]).
 
-use super::SqliteStore;
 use super::codec::*;
+use super::{IdentityDb, IdentityDialect};
 use crate::guards_sql::{RESERVE_SECOND_FACTOR, SECOND_FACTOR_LOCKED_UNTIL};
 use crate::{Result, SecondFactorLimits, SecondFactorReservation, UNTIL_RESET};
+use mailward_sql::{query};
 use mailward_types::clock::from_millis;
-use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub(super) async fn reserve_second_factor(
-    s: &SqliteStore,
+pub(super) async fn reserve_second_factor<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user_id: Uuid,
     now: OffsetDateTime,
     limits: SecondFactorLimits,
 ) -> Result<SecondFactorReservation> {
-    let reserved = sqlx::query(RESERVE_SECOND_FACTOR)
+    let reserved = query::<D>(RESERVE_SECOND_FACTOR)
         .bind(id(user_id))
         .bind(ms(now))
         .bind(i64::from(limits.threshold.max(2)))
@@ -33,12 +33,12 @@ pub(super) async fn reserve_second_factor(
         return Ok(SecondFactorReservation::Allowed);
     }
     // Locked: when it ends is only for the page; the refusal above is what counts.
-    let until: i64 = sqlx::query(SECOND_FACTOR_LOCKED_UNTIL)
+    let until: i64 = query::<D>(SECOND_FACTOR_LOCKED_UNTIL)
         .bind(id(user_id))
         .fetch_optional(&s.writer)
         .await
         .map_err(backend)?
-        .map(|r| r.try_get::<i64, _>(0))
+        .map(|r| r.get::<i64>("locked_until"))
         .transpose()
         .map_err(backend)?
         .unwrap_or(0);
@@ -51,8 +51,11 @@ pub(super) async fn reserve_second_factor(
     })
 }
 
-pub(super) async fn clear_second_factor_failures(s: &SqliteStore, user_id: Uuid) -> Result<()> {
-    sqlx::query("DELETE FROM second_factor_failures WHERE user_id = $1")
+pub(super) async fn clear_second_factor_failures<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    user_id: Uuid,
+) -> Result<()> {
+    query::<D>("DELETE FROM second_factor_failures WHERE user_id = $1")
         .bind(id(user_id))
         .execute(&s.writer)
         .await

@@ -1,19 +1,22 @@
-//! What the token endpoint consumes, in PostgreSQL: authorization codes, refresh tokens,
+//! What the token endpoint consumes,: authorization codes, refresh tokens,
 //! device authorizations, browser sessions and in-progress sign-in flows. Single-use items
 //! are claimed with one conditional `UPDATE ... RETURNING`.
 
 use super::codec::*;
-use super::{PgStore, apply, commit, user_missing};
+use super::{IdentityDb, IdentityDialect, apply, commit, user_missing};
 use crate::{Result, UpdateFn};
+use mailward_sql::{Lock, Row, query, query_locked};
 use mailward_types::records::{AuthCode, DeviceCode, Redeem, RefreshToken, Session};
-use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 // ---- authorization codes ----
 
-pub(super) async fn insert_auth_code(s: &PgStore, code: &AuthCode) -> Result<()> {
-    sqlx::query(
+pub(super) async fn insert_auth_code<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    code: &AuthCode,
+) -> Result<()> {
+    query::<D>(
         "INSERT INTO auth_codes (code_hash, client_id, user_id, redirect_uri, scopes, resource,
                                  code_challenge, nonce, amr, auth_time, mfa_time, session_id,
                                  client_app_type, ip, family_id, created_at, expires_at,
@@ -39,7 +42,7 @@ pub(super) async fn insert_auth_code(s: &PgStore, code: &AuthCode) -> Result<()>
     .bind(ms(code.created_at))
     .bind(ms(code.expires_at))
     .bind(opt_ms(code.redeemed_at))
-    .execute(&s.pool)
+    .execute(&s.writer)
     .await
     .map_err(|e| {
         write_err(
@@ -51,12 +54,12 @@ pub(super) async fn insert_auth_code(s: &PgStore, code: &AuthCode) -> Result<()>
     Ok(())
 }
 
-pub(super) async fn redeem_auth_code(
-    s: &PgStore,
+pub(super) async fn redeem_auth_code<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     code_hash: &str,
     now: OffsetDateTime,
 ) -> Result<Redeem<AuthCode>> {
-    let claimed = sqlx::query(concat!(
+    let claimed = query::<D>(concat!(
         "UPDATE auth_codes SET redeemed_at = $2
          WHERE code_hash = $1 AND redeemed_at IS NULL AND expires_at > $2
          RETURNING ",
@@ -64,19 +67,19 @@ pub(super) async fn redeem_auth_code(
     ))
     .bind(code_hash)
     .bind(ms(now))
-    .fetch_all(&s.pool)
+    .fetch_all(&s.writer)
     .await
     .map_err(backend)?;
     if let Some(row) = one(claimed) {
         return Ok(Redeem::Fresh(auth_code_from_row(&row)?));
     }
-    let row = sqlx::query(concat!(
+    let row = query::<D>(concat!(
         "SELECT ",
         auth_code_cols!(),
         " FROM auth_codes WHERE code_hash = $1"
     ))
     .bind(code_hash)
-    .fetch_optional(&s.pool)
+    .fetch_optional(&s.reader)
     .await
     .map_err(backend)?;
     let Some(row) = row else {
@@ -93,8 +96,11 @@ pub(super) async fn redeem_auth_code(
 
 // ---- refresh tokens ----
 
-pub(super) async fn insert_refresh_token(s: &PgStore, token: &RefreshToken) -> Result<()> {
-    sqlx::query(
+pub(super) async fn insert_refresh_token<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    token: &RefreshToken,
+) -> Result<()> {
+    query::<D>(
         "INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scopes,
                                      resource, amr, auth_time, mfa_time, session_id,
                                      client_app_type, created_at, expires_at, used_at,
@@ -116,7 +122,7 @@ pub(super) async fn insert_refresh_token(s: &PgStore, token: &RefreshToken) -> R
     .bind(ms(token.expires_at))
     .bind(opt_ms(token.used_at))
     .bind(opt_ms(token.revoked_at))
-    .execute(&s.pool)
+    .execute(&s.writer)
     .await
     .map_err(|e| {
         write_err(
@@ -128,59 +134,34 @@ pub(super) async fn insert_refresh_token(s: &PgStore, token: &RefreshToken) -> R
     Ok(())
 }
 
-/// Consumes `old_hash` and inserts its successor in one statement: a data-modifying CTE
-/// claims the parent with a conditional `UPDATE`, the insert copies its grant, and the
-/// outer select joins the user as it is now. Two rotations of one token serialise on the
-/// parent's row lock, and the second finds the parent used and inserts nothing.
-pub(super) async fn rotate_refresh_token(
-    s: &PgStore,
+/// Consumes `old_hash` and inserts its successor in one statement (the dialect's
+/// [`IdentityDialect::ROTATE_REFRESH`]). Two rotations of one token serialise (on SQLite's
+/// single writer, on PostgreSQL's row lock of the parent), and the second finds the parent
+/// used and inserts nothing.
+pub(super) async fn rotate_refresh_token<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     old_hash: &str,
     new_hash: &str,
     now: OffsetDateTime,
     expires_at: OffsetDateTime,
 ) -> Result<Redeem<crate::Rotation>> {
-    let inserted = sqlx::query(concat!(
-        "WITH parent AS (
-             UPDATE refresh_tokens SET used_at = $3
-             WHERE token_hash = $2 AND used_at IS NULL AND revoked_at IS NULL
-               AND expires_at > $3
-             RETURNING family_id, client_id, user_id, scopes, resource, amr, auth_time,
-                       mfa_time, session_id, client_app_type
-         ), successor AS (
-             INSERT INTO refresh_tokens (token_hash, family_id, client_id, user_id, scopes,
-                                         resource, amr, auth_time, mfa_time, session_id,
-                                         client_app_type, created_at, expires_at, used_at,
-                                         revoked_at)
-             SELECT $1, family_id, client_id, user_id, scopes, resource, amr, auth_time,
-                    mfa_time, session_id, client_app_type, $3, $4, NULL, NULL
-             FROM parent
-             RETURNING ",
-        refresh_token_cols!(),
-        "
-         )
-         SELECT successor.*,
-                u.id AS u_id, u.upn AS u_upn, u.display_name AS u_display_name,
-                u.mail AS u_mail, u.enabled AS u_enabled, u.immutable_id AS u_immutable_id,
-                u.source AS u_source, u.roles AS u_roles, u.created_at AS u_created_at,
-                u.tokens_valid_from AS u_tokens_valid_from
-         FROM successor LEFT JOIN users u ON u.id = successor.user_id"
-    ))
-    .bind(new_hash)
-    .bind(old_hash)
-    .bind(ms(now))
-    .bind(ms(expires_at))
-    .fetch_all(&s.pool)
-    .await
-    .map_err(|e| {
-        write_err(
-            e,
-            |_| "refresh token".to_owned(),
-            || "refresh token".to_owned(),
-        )
-    })?;
+    let inserted = query::<D>(D::ROTATE_REFRESH)
+        .bind(new_hash)
+        .bind(old_hash)
+        .bind(ms(now))
+        .bind(ms(expires_at))
+        .fetch_all(&s.writer)
+        .await
+        .map_err(|e| {
+            write_err(
+                e,
+                |_| "refresh token".to_owned(),
+                || "refresh token".to_owned(),
+            )
+        })?;
     if let Some(row) = one(inserted) {
         let token = refresh_token_from_row(&row)?;
-        let has_user: Option<String> = sqlx::Row::try_get(&row, "u_id").map_err(backend)?;
+        let has_user: Option<String> = row.get("u_id").map_err(backend)?;
         let user = match has_user {
             Some(_) => Some(user_from_prefixed_row(&row, "u_")?),
             None => None,
@@ -198,12 +179,12 @@ pub(super) async fn rotate_refresh_token(
     })
 }
 
-pub(super) async fn use_refresh_token(
-    s: &PgStore,
+pub(super) async fn use_refresh_token<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     token_hash: &str,
     now: OffsetDateTime,
 ) -> Result<Redeem<RefreshToken>> {
-    let claimed = sqlx::query(concat!(
+    let claimed = query::<D>(concat!(
         "UPDATE refresh_tokens SET used_at = $2
          WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2
          RETURNING ",
@@ -211,7 +192,7 @@ pub(super) async fn use_refresh_token(
     ))
     .bind(token_hash)
     .bind(ms(now))
-    .fetch_all(&s.pool)
+    .fetch_all(&s.writer)
     .await
     .map_err(backend)?;
     if let Some(row) = one(claimed) {
@@ -228,13 +209,13 @@ pub(super) async fn use_refresh_token(
     })
 }
 
-pub(super) async fn revoke_family(
-    s: &PgStore,
+pub(super) async fn revoke_family<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     family_id: Uuid,
     now: OffsetDateTime,
 ) -> Result<u64> {
     let mut tx = s.begin().await?;
-    let live = sqlx::query(
+    let live = query::<D>(
         "UPDATE refresh_tokens SET revoked_at = $2
          WHERE family_id = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2",
     )
@@ -244,7 +225,7 @@ pub(super) async fn revoke_family(
     .await
     .map_err(backend)?
     .rows_affected();
-    sqlx::query(
+    query::<D>(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
     )
     .bind(id(family_id))
@@ -256,13 +237,13 @@ pub(super) async fn revoke_family(
     Ok(live)
 }
 
-pub(super) async fn revoke_user_tokens(
-    s: &PgStore,
+pub(super) async fn revoke_user_tokens<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user_id: Uuid,
     now: OffsetDateTime,
 ) -> Result<u64> {
     let mut tx = s.begin().await?;
-    let live = sqlx::query(
+    let live = query::<D>(
         "UPDATE refresh_tokens SET revoked_at = $2
          WHERE user_id = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2",
     )
@@ -272,7 +253,7 @@ pub(super) async fn revoke_user_tokens(
     .await
     .map_err(backend)?
     .rows_affected();
-    sqlx::query(
+    query::<D>(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
     )
     .bind(id(user_id))
@@ -284,14 +265,17 @@ pub(super) async fn revoke_user_tokens(
     Ok(live)
 }
 
-pub(super) async fn refresh_token(s: &PgStore, token_hash: &str) -> Result<Option<RefreshToken>> {
-    sqlx::query(concat!(
+pub(super) async fn refresh_token<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    token_hash: &str,
+) -> Result<Option<RefreshToken>> {
+    query::<D>(concat!(
         "SELECT ",
         refresh_token_cols!(),
         " FROM refresh_tokens WHERE token_hash = $1"
     ))
     .bind(token_hash)
-    .fetch_optional(&s.pool)
+    .fetch_optional(&s.reader)
     .await
     .map_err(backend)?
     .map(|r| refresh_token_from_row(&r))
@@ -302,16 +286,19 @@ pub(super) async fn refresh_token(s: &PgStore, token_hash: &str) -> Result<Optio
 
 /// A request whose user code expired at or before `code.created_at` gives its user code
 /// up to the new one.
-pub(super) async fn insert_device_code(s: &PgStore, code: &DeviceCode) -> Result<()> {
+pub(super) async fn insert_device_code<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    code: &DeviceCode,
+) -> Result<()> {
     let (status, user, amr, auth_time, mfa_time, session) = device_status_cols(&code.status)?;
     let mut tx = s.begin().await?;
-    sqlx::query("DELETE FROM device_codes WHERE user_code_hash = $1 AND expires_at <= $2")
+    query::<D>("DELETE FROM device_codes WHERE user_code_hash = $1 AND expires_at <= $2")
         .bind(&code.user_code_hash)
         .bind(ms(code.created_at))
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-    sqlx::query(
+    query::<D>(
         "INSERT INTO device_codes (device_code_hash, user_code_hash, client_id, scopes,
                                    resource, status, approved_user_id, approved_amr,
                                    approved_auth_time, approved_mfa_time,
@@ -341,34 +328,37 @@ pub(super) async fn insert_device_code(s: &PgStore, code: &DeviceCode) -> Result
     commit(tx).await
 }
 
-pub(super) async fn device_code_by_user_code(
-    s: &PgStore,
+pub(super) async fn device_code_by_user_code<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user_code_hash: &str,
 ) -> Result<Option<DeviceCode>> {
-    sqlx::query(concat!(
+    query::<D>(concat!(
         "SELECT ",
         device_code_cols!(),
         " FROM device_codes WHERE user_code_hash = $1"
     ))
     .bind(user_code_hash)
-    .fetch_optional(&s.pool)
+    .fetch_optional(&s.reader)
     .await
     .map_err(backend)?
     .map(|r| device_code_from_row(&r))
     .transpose()
 }
 
-pub(super) async fn update_device_code(
-    s: &PgStore,
+pub(super) async fn update_device_code<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     device_code_hash: &str,
     f: UpdateFn<DeviceCode>,
 ) -> Result<DeviceCode> {
     let mut tx = s.begin().await?;
-    let old = sqlx::query(concat!(
-        "SELECT ",
-        device_code_cols!(),
-        " FROM device_codes WHERE device_code_hash = $1 FOR UPDATE"
-    ))
+    let old = query_locked::<D>(
+        concat!(
+            "SELECT ",
+            device_code_cols!(),
+            " FROM device_codes WHERE device_code_hash = $1"
+        ),
+        Lock::Update,
+    )
     .bind(device_code_hash)
     .fetch_optional(&mut *tx)
     .await
@@ -383,7 +373,7 @@ pub(super) async fn update_device_code(
         "device code of a device authorization",
     )?;
     let (status, user, amr, auth_time, mfa_time, session) = device_status_cols(&new.status)?;
-    sqlx::query(
+    query::<D>(
         "UPDATE device_codes SET user_code_hash = $2, client_id = $3, scopes = $4,
                                  resource = $5, status = $6, approved_user_id = $7,
                                  approved_amr = $8, approved_auth_time = $9,
@@ -417,8 +407,11 @@ pub(super) async fn update_device_code(
 
 // ---- browser sessions ----
 
-pub(super) async fn insert_session(s: &PgStore, session: &Session) -> Result<()> {
-    sqlx::query(
+pub(super) async fn insert_session<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    session: &Session,
+) -> Result<()> {
+    query::<D>(
         "INSERT INTO sessions (id, secret_hash, user_id, amr, auth_time, mfa_time, created_at,
                                expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -431,7 +424,7 @@ pub(super) async fn insert_session(s: &PgStore, session: &Session) -> Result<()>
     .bind(opt_ms(session.mfa_time))
     .bind(ms(session.created_at))
     .bind(ms(session.expires_at))
-    .execute(&s.pool)
+    .execute(&s.writer)
     .await
     .map_err(|e| {
         write_err(
@@ -443,31 +436,33 @@ pub(super) async fn insert_session(s: &PgStore, session: &Session) -> Result<()>
     Ok(())
 }
 
-pub(super) async fn session(s: &PgStore, session: Uuid) -> Result<Option<Session>> {
-    sqlx::query(concat!(
+pub(super) async fn session<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    session: Uuid,
+) -> Result<Option<Session>> {
+    query::<D>(concat!(
         "SELECT ",
         session_cols!(),
         " FROM sessions WHERE id = $1"
     ))
     .bind(id(session))
-    .fetch_optional(&s.pool)
+    .fetch_optional(&s.reader)
     .await
     .map_err(backend)?
     .map(|r| session_from_row(&r))
     .transpose()
 }
 
-pub(super) async fn update_session(
-    s: &PgStore,
+pub(super) async fn update_session<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     session: Uuid,
     f: UpdateFn<Session>,
 ) -> Result<Session> {
     let mut tx = s.begin().await?;
-    let old = sqlx::query(concat!(
-        "SELECT ",
-        session_cols!(),
-        " FROM sessions WHERE id = $1 FOR UPDATE"
-    ))
+    let old = query_locked::<D>(
+        concat!("SELECT ", session_cols!(), " FROM sessions WHERE id = $1"),
+        Lock::Update,
+    )
     .bind(id(session))
     .fetch_optional(&mut *tx)
     .await
@@ -476,7 +471,7 @@ pub(super) async fn update_session(
     .transpose()?
     .ok_or_else(|| not_found(format!("session {session}")))?;
     let new = apply(old, f, |s| (s.id, s.user_id), "id or user of a session")?;
-    sqlx::query(
+    query::<D>(
         "UPDATE sessions SET secret_hash = $2, amr = $3, auth_time = $4, mfa_time = $5,
                              created_at = $6, expires_at = $7
          WHERE id = $1",
@@ -495,19 +490,25 @@ pub(super) async fn update_session(
     Ok(new)
 }
 
-pub(super) async fn delete_session(s: &PgStore, session: Uuid) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM sessions WHERE id = $1")
+pub(super) async fn delete_session<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    session: Uuid,
+) -> Result<bool> {
+    let done = query::<D>("DELETE FROM sessions WHERE id = $1")
         .bind(id(session))
-        .execute(&s.pool)
+        .execute(&s.writer)
         .await
         .map_err(backend)?;
     Ok(done.rows_affected() > 0)
 }
 
-pub(super) async fn delete_user_sessions(s: &PgStore, user_id: Uuid) -> Result<u64> {
-    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+pub(super) async fn delete_user_sessions<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    user_id: Uuid,
+) -> Result<u64> {
+    let done = query::<D>("DELETE FROM sessions WHERE user_id = $1")
         .bind(id(user_id))
-        .execute(&s.pool)
+        .execute(&s.writer)
         .await
         .map_err(backend)?;
     Ok(done.rows_affected())
@@ -515,13 +516,13 @@ pub(super) async fn delete_user_sessions(s: &PgStore, user_id: Uuid) -> Result<u
 
 // ---- in-progress sign-in flows ----
 
-pub(super) async fn put_flow(
-    s: &PgStore,
+pub(super) async fn put_flow<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     flow: Uuid,
     state: &str,
     expires_at: OffsetDateTime,
 ) -> Result<()> {
-    sqlx::query(
+    query::<D>(
         "INSERT INTO flows (id, state, expires_at) VALUES ($1, $2, $3)
          ON CONFLICT (id) DO UPDATE SET state = excluded.state,
                                         expires_at = excluded.expires_at",
@@ -529,33 +530,37 @@ pub(super) async fn put_flow(
     .bind(id(flow))
     .bind(state)
     .bind(ms(expires_at))
-    .execute(&s.pool)
+    .execute(&s.writer)
     .await
     .map_err(backend)?;
     Ok(())
 }
 
-pub(super) async fn flow(s: &PgStore, flow: Uuid, now: OffsetDateTime) -> Result<Option<String>> {
-    sqlx::query("SELECT state FROM flows WHERE id = $1 AND expires_at > $2")
+pub(super) async fn flow<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    flow: Uuid,
+    now: OffsetDateTime,
+) -> Result<Option<String>> {
+    query::<D>("SELECT state FROM flows WHERE id = $1 AND expires_at > $2")
         .bind(id(flow))
         .bind(ms(now))
-        .fetch_optional(&s.pool)
+        .fetch_optional(&s.reader)
         .await
         .map_err(backend)?
         .map(|r| get(&r, "state"))
         .transpose()
 }
 
-pub(super) async fn delete_flow(s: &PgStore, flow: Uuid) -> Result<()> {
-    sqlx::query("DELETE FROM flows WHERE id = $1")
+pub(super) async fn delete_flow<D: IdentityDialect>(s: &IdentityDb<D>, flow: Uuid) -> Result<()> {
+    query::<D>("DELETE FROM flows WHERE id = $1")
         .bind(id(flow))
-        .execute(&s.pool)
+        .execute(&s.writer)
         .await
         .map_err(backend)?;
     Ok(())
 }
 
-fn one(rows: Vec<PgRow>) -> Option<PgRow> {
+fn one<D: mailward_sql::Dialect>(rows: Vec<Row<D>>) -> Option<Row<D>> {
     rows.into_iter().next()
 }
 

@@ -1,46 +1,45 @@
-//! The guards against guessing and flooding in PostgreSQL: password-attempt reservations on
-//! the lockout counters, device user-code submission counts and fixed-window rate limits.
-//! The statements are shared with SQLite (`guards_sql.rs`): `INSERT … ON CONFLICT … DO
-//! UPDATE … WHERE` locks the conflicting row and evaluates its condition on the latest
-//! version, so a reservation is atomic across connections and nodes; settling locks the
-//! counter row (`FOR UPDATE`) for its read-modify-write.
+//! The guards against guessing and flooding: password-attempt reservations on the
+//! lockout counters, device user-code submission counts and fixed-window rate limits. The
+//! statements are shared with PostgreSQL (`guards_sql.rs`); a reservation is one statement
+//! on the single writer, settling one `BEGIN IMMEDIATE` transaction.
 
 use super::codec::*;
-use super::{PgStore, commit, user_missing};
+use super::{IdentityDb, IdentityDialect, commit, user_missing};
 use crate::guards_sql::*;
 use crate::{AttemptLimit, Result, UpdateFn};
+use mailward_sql::{Lock, query, query_locked};
 use mailward_types::records::{DeviceCode, LocationClass, LockoutState};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-pub(super) async fn reserve_password_attempt(
-    s: &PgStore,
+pub(super) async fn reserve_password_attempt<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user_id: Uuid,
     class: LocationClass,
     limit: &AttemptLimit,
     now: OffsetDateTime,
 ) -> Result<bool> {
-    let row = sqlx::query(RESERVE_PASSWORD_ATTEMPT)
+    let row = query::<D>(RESERVE_PASSWORD_ATTEMPT)
         .bind(id(user_id))
         .bind(class.as_str())
         .bind(ms(now))
         .bind(i64::from(limit.threshold))
         .bind(ms(now - limit.failure_window))
         .bind(ms(now - limit.reservation_ttl))
-        .fetch_optional(&s.pool)
+        .fetch_optional(&s.writer)
         .await
         .map_err(|e| write_err(e, |_| "lockout state".to_owned(), user_missing(user_id)))?;
     Ok(row.is_some())
 }
 
-pub(super) async fn settle_password_attempt(
-    s: &PgStore,
+pub(super) async fn settle_password_attempt<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user_id: Uuid,
     class: LocationClass,
     f: UpdateFn<LockoutState>,
 ) -> Result<LockoutState> {
     let mut tx = s.begin().await?;
-    let old = match sqlx::query(SELECT_LOCKOUT_FOR_UPDATE)
+    let old = match query_locked::<D>(SELECT_LOCKOUT, Lock::Update)
         .bind(id(user_id))
         .bind(class.as_str())
         .fetch_optional(&mut *tx)
@@ -51,7 +50,7 @@ pub(super) async fn settle_password_attempt(
         None => LockoutState::default(),
     };
     let new = f(old)?;
-    sqlx::query(SETTLE_PASSWORD_ATTEMPT)
+    query::<D>(SETTLE_PASSWORD_ATTEMPT)
         .bind(id(user_id))
         .bind(class.as_str())
         .bind(i64::from(new.failures))
@@ -66,13 +65,13 @@ pub(super) async fn settle_password_attempt(
     Ok(new)
 }
 
-pub(super) async fn device_code_attempt(
-    s: &PgStore,
+pub(super) async fn device_code_attempt<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     user_code_hash: &str,
 ) -> Result<Option<(DeviceCode, u32)>> {
-    let Some(row) = sqlx::query(DEVICE_CODE_ATTEMPT)
+    let Some(row) = query::<D>(DEVICE_CODE_ATTEMPT)
         .bind(user_code_hash)
-        .fetch_optional(&s.pool)
+        .fetch_optional(&s.writer)
         .await
         .map_err(backend)?
     else {
@@ -85,19 +84,19 @@ pub(super) async fn device_code_attempt(
     )))
 }
 
-pub(super) async fn take_rate_limit(
-    s: &PgStore,
+pub(super) async fn take_rate_limit<D: IdentityDialect>(
+    s: &IdentityDb<D>,
     key: &str,
     limit: u32,
     window: Duration,
     now: OffsetDateTime,
 ) -> Result<bool> {
-    let row = sqlx::query(TAKE_RATE_LIMIT)
+    let row = query::<D>(TAKE_RATE_LIMIT)
         .bind(key)
         .bind(ms(now))
         .bind(ms(now + window))
         .bind(i64::from(limit))
-        .fetch_optional(&s.pool)
+        .fetch_optional(&s.writer)
         .await
         .map_err(backend)?;
     Ok(row.is_some())

@@ -1,8 +1,9 @@
-//! The sign-in log and `purge_expired` in PostgreSQL.
+//! The sign-in log and `purge_expired`.
 
 use super::codec::*;
-use super::{PgStore, REFRESH_TOKEN_RETENTION_MS};
+use super::{IdentityDb, IdentityDialect, REFRESH_TOKEN_RETENTION_MS};
 use crate::Result;
+use mailward_sql::{Ex, query};
 use mailward_types::records::{SignInEvent, SignInFilter};
 use time::OffsetDateTime;
 
@@ -12,18 +13,24 @@ const SIGNIN_MAX_LIMIT: u32 = 1000;
 
 // ---- sign-in log ----
 
-pub(super) async fn append_signin(s: &PgStore, event: &SignInEvent) -> Result<()> {
-    insert_signin(&s.pool, event).await
+pub(super) async fn append_signin<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    event: &SignInEvent,
+) -> Result<()> {
+    insert_signin::<D>(&s.writer, event).await
 }
 
 /// Appends a batch in one transaction (one commit for the whole batch).
-pub(super) async fn append_signins(s: &PgStore, events: &[SignInEvent]) -> Result<()> {
+pub(super) async fn append_signins<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    events: &[SignInEvent],
+) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    // One multi-row INSERT per chunk: a burst costs a handful of round trips instead of
-    // one per event. A chunk is a single statement, hence atomic; chunks go in one
-    // transaction.
+    // One multi-row INSERT per chunk: a statement is one round trip to SQLite's worker
+    // thread, so a burst costs a handful of statements instead of one per event. A chunk
+    // is a single statement, hence atomic; chunks go in one transaction.
     let mut tx = s.begin().await?;
     for chunk in events.chunks(SIGNIN_INSERT_CHUNK) {
         let mut sql = String::from(
@@ -49,7 +56,7 @@ pub(super) async fn append_signins(s: &PgStore, events: &[SignInEvent]) -> Resul
                 b + 10
             ));
         }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = query::<D>(sqlx::AssertSqlSafe(sql));
         for event in chunk {
             q = q
                 .bind(id(event.id))
@@ -74,14 +81,14 @@ pub(super) async fn append_signins(s: &PgStore, events: &[SignInEvent]) -> Resul
     super::commit(tx).await
 }
 
-/// Events per multi-row INSERT (10 parameters each, well under PostgreSQL's 65,535 limit).
+/// Events per multi-row INSERT (10 parameters each, well under SQLite's 32,766 limit).
 const SIGNIN_INSERT_CHUNK: usize = 256;
 
-async fn insert_signin<'e, E>(ex: E, event: &SignInEvent) -> Result<()>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
-{
-    sqlx::query(
+async fn insert_signin<'e, D: IdentityDialect>(
+    ex: impl Into<Ex<'e, D>>,
+    event: &SignInEvent,
+) -> Result<()> {
+    query::<D>(
         "INSERT INTO signins (id, created_at, user_id, upn_key, app_id, result, error_code,
                               client_app_type, ip, event)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -108,7 +115,10 @@ where
     Ok(())
 }
 
-pub(super) async fn signins(s: &PgStore, filter: &SignInFilter) -> Result<Vec<SignInEvent>> {
+pub(super) async fn signins<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    filter: &SignInFilter,
+) -> Result<Vec<SignInEvent>> {
     enum Arg {
         Int(i64),
         Text(String),
@@ -155,7 +165,7 @@ pub(super) async fn signins(s: &PgStore, filter: &SignInFilter) -> Result<Vec<Si
 
     // The statement text is assembled only from the fixed fragments above; every value
     // is a bound parameter.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut query = query::<D>(sqlx::AssertSqlSafe(sql));
     for arg in args {
         query = match arg {
             Arg::Int(v) => query.bind(v),
@@ -163,7 +173,7 @@ pub(super) async fn signins(s: &PgStore, filter: &SignInFilter) -> Result<Vec<Si
         };
     }
     query
-        .fetch_all(&s.pool)
+        .fetch_all(&s.reader)
         .await
         .map_err(backend)?
         .iter()
@@ -173,7 +183,10 @@ pub(super) async fn signins(s: &PgStore, filter: &SignInFilter) -> Result<Vec<Si
 
 // ---- housekeeping ----
 
-pub(super) async fn purge_expired(s: &PgStore, now: OffsetDateTime) -> Result<u64> {
+pub(super) async fn purge_expired<D: IdentityDialect>(
+    s: &IdentityDb<D>,
+    now: OffsetDateTime,
+) -> Result<u64> {
     let now_ms = ms(now);
     let mut removed = 0;
     for (sql, before) in [
@@ -187,10 +200,10 @@ pub(super) async fn purge_expired(s: &PgStore, now: OffsetDateTime) -> Result<u6
             now_ms.saturating_sub(REFRESH_TOKEN_RETENTION_MS),
         ),
     ] {
-        // Each table on its own, so a large purge never holds its locks for long.
-        removed += sqlx::query(sql)
+        // Each table on its own, so a large purge never holds the write lock for long.
+        removed += query::<D>(sql)
             .bind(before)
-            .execute(&s.pool)
+            .execute(&s.writer)
             .await
             .map_err(backend)?
             .rows_affected();
