@@ -107,7 +107,7 @@ def free_ports(count: int) -> list[int]:
 
 
 @pytest.fixture
-def crashable():
+def crashable(request):
     data = Path(tempfile.mkdtemp(prefix="mailward-e2e-crash-"))
     ports = free_ports(1 + len(MAIL_LISTENERS))
     config = "\n".join(
@@ -138,6 +138,13 @@ def crashable():
             os.environ["REQUESTS_CA_BUNDLE"] = saved
         if c.server is not None:
             stop_mailward(c.server)
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            for name in ("mailward.stderr.before-kill.log", "mailward.stderr.log"):
+                log = data / name
+                if log.exists():
+                    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+                    print(f"\n--- {name} (last lines) ---\n{tail}")
         shutil.rmtree(data, ignore_errors=True)
 
 
