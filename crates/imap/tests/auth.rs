@@ -298,14 +298,17 @@ async fn identity_unreachable_is_unavailable() {
         ..
     } = e;
     drop(t);
-    for _ in 0..50 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Identity is gone once its port refuses connections.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "identity still listening"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await; // polling interval
     }
     let mut c = Client::tls(tls, &ca_pem).await;
     let r = c.cmd("a1", &format!("AUTHENTICATE XOAUTH2 {ir}")).await;

@@ -67,7 +67,7 @@ async fn disconnect_mid_append_stores_nothing() {
     assert!(c.read().await.expect("continuation").starts_with("+ "));
     c.send(&vec![b'z'; 400]).await;
     drop(c);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    e.sessions_ended().await;
     let inbox = e
         .store
         .folder(account.id, "INBOX")

@@ -99,10 +99,29 @@ async fn updates_between_commands() {
     // Nothing more pending.
     let r = a.ok("n2", "NOOP").await;
     assert_eq!(r.len(), 1, "{r:?}");
-    // Own changes are not echoed twice.
+    // Own changes are not echoed twice. B's later change to another message is the
+    // barrier: once A has been told about it, every earlier change has reached A.
     let r = a.ok("t2", "STORE 1 +FLAGS (\\Seen)").await;
     assert_eq!(r.len(), 2, "{r:?}");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let r = a.ok("n3", "NOOP").await;
-    assert_eq!(r.len(), 1, "{r:?}");
+    b.ok("t3", "UID STORE 3 +FLAGS.SILENT (\\Flagged)").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = a.ok("n3", "NOOP").await;
+        assert!(
+            r.iter().all(|l| !l.contains("(UID 1 ")),
+            "own change echoed: {r:?}"
+        );
+        if r.iter()
+            .any(|l| l.starts_with("* 2 FETCH (UID 3 FLAGS (\\Flagged"))
+        {
+            assert_eq!(r.len(), 2, "{r:?}");
+            break;
+        }
+        assert!(r.len() == 1, "{r:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B's change never reached A"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await; // polling interval
+    }
 }

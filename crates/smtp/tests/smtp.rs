@@ -348,8 +348,7 @@ async fn size_limit_disconnect_and_bad_input_store_nothing() {
     }
     c.send("Subject: cut\r\n\r\nthe connection drops before the dot\r\n")
         .await;
-    drop(c);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    c.hang_up().await;
     assert_eq!(inbox_count().await, 0, "disconnect mid-DATA stores nothing");
     assert!(e.store.queue().await.unwrap().is_empty());
     // A bare "." line with dot-stuffing stays in content; a complete message gets stored.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -140,6 +140,50 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Whether the server closed the connection.
     pub async fn closed(&mut self) -> bool {
         self.line().await.is_empty()
+    }
+}
+
+/// The TCP connection under a client's stream, for [`Client::hang_up`].
+pub trait Transport {
+    fn tcp(&mut self) -> &mut TcpStream;
+}
+
+impl Transport for TcpStream {
+    fn tcp(&mut self) -> &mut TcpStream {
+        self
+    }
+}
+
+impl Transport for TlsStream<TcpStream> {
+    fn tcp(&mut self) -> &mut TcpStream {
+        self.get_mut().0
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Transport> Client<S> {
+    /// Hangs up the way a vanished client does (the TCP connection ends without a
+    /// protocol goodbye or a TLS `close_notify`) and returns once the server has closed
+    /// its side too, that is, once it has finished with the connection: what a test
+    /// checks afterwards is what the server left behind, with nothing still in flight.
+    pub async fn hang_up(mut self) {
+        self.io
+            .get_mut()
+            .tcp()
+            .shutdown()
+            .await
+            .expect("shut down sending");
+        let mut sink = [0u8; 4096];
+        tokio::time::timeout(Duration::from_secs(20), async {
+            // Whatever the server still sends is dropped; end of stream or a reset (or a
+            // TLS error for the missing `close_notify`) means it has closed.
+            while let Ok(n) = self.io.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("the server closes the connection within 20 s");
     }
 }
 

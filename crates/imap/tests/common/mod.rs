@@ -128,6 +128,19 @@ impl Env {
         Client::tls(self.tls, &self.ca_pem).await
     }
 
+    /// Returns once every session of the server has ended (its connection slot is freed
+    /// only after the session has finished, including any command in progress), so a test
+    /// can check what a disconnected client left behind.
+    pub async fn sessions_ended(&self) {
+        tokio::time::timeout(TIMEOUT, async {
+            while self.server.open_connections() > 0 {
+                tokio::time::sleep(Duration::from_millis(2)).await; // polling interval
+            }
+        })
+        .await
+        .expect("every session ends");
+    }
+
     /// A TLS client authenticated with XOAUTH2 (SASL-IR), greeting consumed.
     pub async fn login(&self, user: &User) -> Client {
         let token = self.token(user).await;

@@ -8,7 +8,7 @@ use super::codec::*;
 use super::{IdentityDb, IdentityDialect};
 use crate::guards_sql::{RESERVE_SECOND_FACTOR, SECOND_FACTOR_LOCKED_UNTIL};
 use crate::{Result, SecondFactorLimits, SecondFactorReservation, UNTIL_RESET};
-use mailward_sql::{query};
+use mailward_sql::query;
 use mailward_types::clock::from_millis;
 use time::OffsetDateTime;
 use uuid::Uuid;
