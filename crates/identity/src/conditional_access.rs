@@ -361,7 +361,7 @@ pub async fn step(ctx: &Ctx, input: &StepInput<'_>) -> Result<StepResult, StoreE
             });
         }
     };
-    let sign_in = context(ctx, input).await?;
+    let sign_in = context(ctx, input, set.names_groups()).await?;
     let ev = set.evaluate(&sign_in, input.now);
     let mut outcomes = ev.records();
     let mut decision = ev.decision;
@@ -411,12 +411,25 @@ pub async fn user_facts(ctx: &Ctx, user: &User) -> Result<UserFacts, StoreError>
     })
 }
 
-async fn context(ctx: &Ctx, input: &StepInput<'_>) -> Result<SignInContext, StoreError> {
-    let mut sign_in = SignInContext::new(
-        user_facts(ctx, input.user).await?,
-        input.app_id.clone(),
-        input.client_app_type,
-    );
+/// The sign-in as policies see it. Group memberships are looked up only when some policy
+/// names a group (`need_groups`): otherwise they cannot change the outcome, and a refresh
+/// saves a query.
+async fn context(
+    ctx: &Ctx,
+    input: &StepInput<'_>,
+    need_groups: bool,
+) -> Result<SignInContext, StoreError> {
+    let facts = if need_groups {
+        user_facts(ctx, input.user).await?
+    } else {
+        UserFacts {
+            id: input.user.id,
+            groups: Vec::new(),
+            roles: input.user.roles.clone(),
+            guest: false,
+        }
+    };
+    let mut sign_in = SignInContext::new(facts, input.app_id.clone(), input.client_app_type);
     sign_in.ip = input.ip;
     sign_in.country = ctx.conditional_access().country(input.ip);
     sign_in.platform = input.user_agent.and_then(platform_from_user_agent);

@@ -26,7 +26,9 @@ struct TokenResponse {
 #[derive(Debug)]
 struct Target {
     http: reqwest::Client,
-    url: String,
+    /// The token endpoint of each node, used round-robin.
+    urls: Vec<String>,
+    next: std::cell::Cell<usize>,
     /// `Authorization: Basic ...` for `client_secret_basic`.
     basic: Option<HeaderValue>,
     /// `client_id=...&client_secret=...&` for `client_secret_post`, else empty.
@@ -80,7 +82,11 @@ impl Target {
         };
         Ok(Target {
             http: b.build().context("HTTP client")?,
-            url: args.token_url.clone(),
+            urls: std::iter::once(&args.token_url)
+                .chain(&args.also_token_url)
+                .cloned()
+                .collect(),
+            next: std::cell::Cell::new(0),
             basic,
             post_prefix,
         })
@@ -88,7 +94,10 @@ impl Target {
 
     /// Posts one form and returns the parsed answer, or a one-line reason.
     async fn post(&self, body: String) -> Result<TokenResponse, String> {
-        let mut req = self.http.post(&self.url).header(
+        let i = self.next.get();
+        self.next.set(i.wrapping_add(1));
+        let url = &self.urls[i % self.urls.len()];
+        let mut req = self.http.post(url).header(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
@@ -172,12 +181,19 @@ pub async fn run(args: &Args) -> Result<Report> {
     let end = measure_from + Duration::from_secs_f64(args.duration);
     let tally = Rc::new(RefCell::new(Tally::default()));
     let local = tokio::task::LocalSet::new();
-    let cpu = args.server_pid.map(|pid| {
+    let pids: Vec<u32> = args
+        .server_pid
+        .into_iter()
+        .chain(args.also_server_pid.iter().copied())
+        .collect();
+    let cpu = (!pids.is_empty()).then(|| {
         local.spawn_local(async move {
+            let total =
+                |pids: &[u32]| -> Option<f64> { pids.iter().map(|&p| cpu_seconds(p)).sum() };
             tokio::time::sleep_until(measure_from.into()).await;
-            let before = cpu_seconds(pid);
+            let before = total(&pids);
             tokio::time::sleep_until(end.into()).await;
-            Some(cpu_seconds(pid)? - before?)
+            Some(total(&pids)? - before?)
         })
     });
     for w in work {

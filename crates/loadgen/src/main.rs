@@ -104,6 +104,11 @@ pub struct Args {
     /// The token endpoint, e.g. https://localhost:8443/oauth2/v2.0/token.
     #[arg(long, default_value = "")]
     pub token_url: String,
+    /// Further nodes of the same server (repeatable): requests go round-robin over
+    /// `--token-url` and these, so consecutive links of one refresh chain land on
+    /// different nodes, as behind a load balancer without affinity.
+    #[arg(long)]
+    pub also_token_url: Vec<String>,
     /// A PEM file of extra trusted roots (the server's CA).
     #[arg(long)]
     pub ca: Option<PathBuf>,
@@ -156,6 +161,10 @@ pub struct Args {
     /// results stay comparable when other work shares the server's core (Linux only).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Further server processes (repeatable; the other nodes): their CPU time is added to
+    /// `--server-pid`'s.
+    #[arg(long)]
+    pub also_server_pid: Vec<u32>,
     /// Use HTTP/2 where the server offers it (default: HTTP/1.1, one connection per worker).
     #[arg(long)]
     pub http2: bool,

@@ -204,6 +204,12 @@ impl PolicySet {
     pub fn is_empty(&self) -> bool {
         self.policies.is_empty()
     }
+
+    /// Whether some policy includes or excludes a group: only then do a user's group
+    /// memberships matter to [`PolicySet::evaluate`] (callers may skip looking them up).
+    pub fn names_groups(&self) -> bool {
+        !self.ids.groups.is_empty()
+    }
 }
 
 fn prefixed(e: &mut Errors, prefix: &str, err: ImportError) {

@@ -49,6 +49,8 @@ impl IdentityDialect for Postgres {
                 u.tokens_valid_from AS u_tokens_valid_from
          FROM successor LEFT JOIN users u ON u.id = successor.user_id"
     );
+
+    const GROUP_COMMIT: bool = false;
 }
 
 impl IdentityDb<Postgres> {

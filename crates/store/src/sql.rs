@@ -22,6 +22,7 @@ mod grants;
 mod guards;
 mod housekeeping;
 mod mfa;
+mod rotation;
 mod second_factor;
 
 use crate::{
@@ -40,6 +41,7 @@ use mailward_types::records::{
 use sqlx::Transaction;
 use std::net::IpAddr;
 use std::ops::Deref;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -58,23 +60,30 @@ pub trait IdentityDialect: Dialect {
     /// the parent's grant and returns the successor's columns plus the user's as `u_*`
     /// (all NULL for a deleted user); no row when the parent was not live.
     const ROTATE_REFRESH: &'static str;
+
+    /// Whether rotations waiting for the writer are committed together (one writer
+    /// connection: SQLite). See `sql/rotation.rs`.
+    const GROUP_COMMIT: bool;
 }
 
 /// Identity's store on the SQL layer. Cheap to clone.
 #[derive(Debug)]
-pub struct IdentityDb<D: Dialect> {
+pub struct IdentityDb<D: IdentityDialect> {
     db: SqlStore<D>,
+    /// Group commit of refresh rotations ([`IdentityDialect::GROUP_COMMIT`]).
+    rotations: Option<Arc<rotation::RotationQueue<D>>>,
 }
 
-impl<D: Dialect> Clone for IdentityDb<D> {
+impl<D: IdentityDialect> Clone for IdentityDb<D> {
     fn clone(&self) -> Self {
         IdentityDb {
             db: self.db.clone(),
+            rotations: self.rotations.clone(),
         }
     }
 }
 
-impl<D: Dialect> Deref for IdentityDb<D> {
+impl<D: IdentityDialect> Deref for IdentityDb<D> {
     type Target = SqlStore<D>;
     fn deref(&self) -> &SqlStore<D> {
         &self.db
@@ -82,9 +91,12 @@ impl<D: Dialect> Deref for IdentityDb<D> {
 }
 
 impl<D: IdentityDialect> IdentityDb<D> {
-    /// Wraps a migrated database.
+    /// Wraps a migrated database (starting the rotation group commit where the dialect
+    /// has one writer).
     pub(crate) fn new(db: SqlStore<D>) -> IdentityDb<D> {
-        IdentityDb { db }
+        let rotations =
+            D::GROUP_COMMIT.then(|| Arc::new(rotation::RotationQueue::start(db.clone())));
+        IdentityDb { db, rotations }
     }
 
     async fn begin(&self) -> Result<Transaction<'static, D::DB>> {

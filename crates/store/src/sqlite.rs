@@ -42,6 +42,8 @@ impl IdentityDialect for Sqlite {
            (SELECT created_at FROM users WHERE users.id = refresh_tokens.user_id) AS u_created_at,
            (SELECT tokens_valid_from FROM users WHERE users.id = refresh_tokens.user_id) AS u_tokens_valid_from"
     );
+
+    const GROUP_COMMIT: bool = true;
 }
 
 impl IdentityDb<Sqlite> {

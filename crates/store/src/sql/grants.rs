@@ -145,20 +145,29 @@ pub(super) async fn rotate_refresh_token<D: IdentityDialect>(
     now: OffsetDateTime,
     expires_at: OffsetDateTime,
 ) -> Result<Redeem<crate::Rotation>> {
-    let inserted = query::<D>(D::ROTATE_REFRESH)
-        .bind(new_hash)
-        .bind(old_hash)
-        .bind(ms(now))
-        .bind(ms(expires_at))
-        .fetch_all(&s.writer)
-        .await
-        .map_err(|e| {
-            write_err(
-                e,
-                |_| "refresh token".to_owned(),
-                || "refresh token".to_owned(),
-            )
-        })?;
+    let inserted = match &s.rotations {
+        Some(queue) => {
+            queue
+                .rotate(new_hash, old_hash, ms(now), ms(expires_at))
+                .await
+        }
+        None => {
+            query::<D>(D::ROTATE_REFRESH)
+                .bind(new_hash)
+                .bind(old_hash)
+                .bind(ms(now))
+                .bind(ms(expires_at))
+                .fetch_all(&s.writer)
+                .await
+        }
+    }
+    .map_err(|e| {
+        write_err(
+            e,
+            |_| "refresh token".to_owned(),
+            || "refresh token".to_owned(),
+        )
+    })?;
     if let Some(row) = one(inserted) {
         let token = refresh_token_from_row(&row)?;
         let has_user: Option<String> = row.get("u_id").map_err(backend)?;
