@@ -32,6 +32,12 @@ pub trait Dialect: Debug + Clone + Copy + Default + Send + Sync + 'static {
     /// The suffix a `SELECT` takes for `lock`.
     fn lock_suffix(lock: Lock) -> &'static str;
 
+    /// The `n`-th (1-based) parameter of a statement built at run time (multi-row inserts).
+    /// SQLite: `?`, positional (sqlx looks a `$n` up by name on every bind, a scan of every
+    /// parameter name, so binding `$n` parameters is quadratic in their number);
+    /// PostgreSQL: `$n`.
+    fn placeholder(n: usize) -> String;
+
     /// Adds one argument to `q`.
     fn bind<'t, V: Value<'t>>(q: RawQuery<Self>, v: V) -> RawQuery<Self>;
 
@@ -108,6 +114,10 @@ impl Dialect for Sqlite {
         ""
     }
 
+    fn placeholder(_: usize) -> String {
+        "?".to_owned()
+    }
+
     fn bind<'t, V: Value<'t>>(q: RawQuery<Self>, v: V) -> RawQuery<Self> {
         q.bind(v)
     }
@@ -172,6 +182,10 @@ impl Dialect for Postgres {
             Lock::NoKeyUpdate => " FOR NO KEY UPDATE",
             Lock::KeyShare => " FOR KEY SHARE",
         }
+    }
+
+    fn placeholder(n: usize) -> String {
+        format!("${n}")
     }
 
     fn bind<'t, V: Value<'t>>(q: RawQuery<Self>, v: V) -> RawQuery<Self> {

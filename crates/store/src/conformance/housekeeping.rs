@@ -39,12 +39,12 @@ fn sample_event(created: OffsetDateTime, upn: &str, app: &str) -> SignInEvent {
     }
 }
 
-/// Sign-in log batches: all events of a batch land; a batch with a duplicate id writes
-/// nothing.
+/// Sign-in log batches: all events of a batch land (77 = chunks of 64, 8, 4 and 1); a
+/// batch with a duplicate id writes nothing.
 pub async fn signin_log_batch(store: &dyn IdentityStore) {
     let upn = format!("{}@conformance.example", unique("batcher"));
     let base = t(5_000);
-    let events: Vec<SignInEvent> = (0..5)
+    let events: Vec<SignInEvent> = (0..77)
         .map(|i| sample_event(base + time::Duration::milliseconds(i), &upn, "batch-app"))
         .collect();
     store.append_signins(&events).await.expect("batch append");
@@ -56,8 +56,13 @@ pub async fn signin_log_batch(store: &dyn IdentityStore) {
         })
         .await
         .expect("read batch");
-    assert_eq!(got.len(), 5, "every event of the batch is stored");
-    assert_eq!(got[0].id, events[4].id, "newest first");
+    assert_eq!(got.len(), 77, "every event of the batch is stored");
+    assert_eq!(got[0].id, events[76].id, "newest first");
+    let mut want: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let mut have: Vec<Uuid> = got.iter().map(|e| e.id).collect();
+    want.sort();
+    have.sort();
+    assert_eq!(have, want, "each event once");
 
     let upn2 = format!("{}@conformance.example", unique("batcher"));
     let fresh = sample_event(base, &upn2, "batch-app");

@@ -30,31 +30,31 @@ pub(super) async fn append_signins<D: IdentityDialect>(
     }
     // One multi-row INSERT per chunk: a statement is one round trip to SQLite's worker
     // thread, so a burst costs a handful of statements instead of one per event. A chunk
-    // is a single statement, hence atomic; chunks go in one transaction.
+    // is a single statement, hence atomic; chunks go in one transaction. Chunk lengths are
+    // powers of two (a burst of 45 is 32 + 8 + 4 + 1), so only a few distinct statements
+    // are ever prepared and the statement cache keeps them.
     let mut tx = s.begin().await?;
-    for chunk in events.chunks(SIGNIN_INSERT_CHUNK) {
+    let mut rest = events;
+    while !rest.is_empty() {
+        let len = SIGNIN_INSERT_CHUNK.min(1 << rest.len().ilog2());
+        let (chunk, tail) = rest.split_at(len);
+        rest = tail;
         let mut sql = String::from(
             "INSERT INTO signins (id, created_at, user_id, upn_key, app_id, result, error_code,
                                   client_app_type, ip, event) VALUES ",
         );
         for i in 0..chunk.len() {
-            let b = i * 10;
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10
-            ));
+            sql.push('(');
+            for j in 1..=10 {
+                if j > 1 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&D::placeholder(i * 10 + j));
+            }
+            sql.push(')');
         }
         let mut q = query::<D>(sqlx::AssertSqlSafe(sql));
         for event in chunk {
@@ -82,7 +82,7 @@ pub(super) async fn append_signins<D: IdentityDialect>(
 }
 
 /// Events per multi-row INSERT (10 parameters each, well under SQLite's 32,766 limit).
-const SIGNIN_INSERT_CHUNK: usize = 256;
+const SIGNIN_INSERT_CHUNK: usize = 64;
 
 async fn insert_signin<'e, D: IdentityDialect>(
     ex: impl Into<Ex<'e, D>>,
