@@ -22,6 +22,8 @@ use uuid::Uuid;
 
 /// Most events written in one transaction.
 const MAX_BATCH: usize = 512;
+/// How long a batch that is not full waits for more events before it is written.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 
 enum Msg {
     Event(Box<SignInEvent>),
@@ -128,14 +130,28 @@ impl SignInLog {
             let mut batch: Vec<SignInEvent> = Vec::with_capacity(MAX_BATCH);
             let mut waiters: Vec<oneshot::Sender<()>> = vec![];
             while let Some(first) = rx.recv().await {
+                // A small batch waits up to LINGER for more, unless someone asked for a
+                // flush: under load the log then commits a few times a second instead of
+                // after every request, which would rewrite the table's last pages each time.
+                let deadline = tokio::time::Instant::now() + LINGER;
                 let mut next = Some(first);
-                while let Some(msg) = next.take() {
-                    match msg {
-                        Msg::Event(ev) => batch.push(*ev),
-                        Msg::Flush(done) => waiters.push(done),
+                loop {
+                    while let Some(msg) = next.take() {
+                        match msg {
+                            Msg::Event(ev) => batch.push(*ev),
+                            Msg::Flush(done) => waiters.push(done),
+                        }
+                        if batch.len() < MAX_BATCH {
+                            next = rx.try_recv().ok();
+                        }
                     }
-                    if batch.len() < MAX_BATCH {
-                        next = rx.try_recv().ok();
+                    if !waiters.is_empty() || batch.len() >= MAX_BATCH {
+                        break;
+                    }
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(msg)) => next = Some(msg),
+                        // The deadline, or the log is shutting down: write what there is.
+                        Ok(None) | Err(_) => break,
                     }
                 }
                 if let Err(e) = store.append_signins(&batch).await {
