@@ -234,14 +234,7 @@ impl MailDb<Postgres> {
         let listener = listener::Listener::start(db.writer.clone(), watchers.clone())
             .await
             .map_err(|e| StoreError::Backend(format!("mail store: cannot LISTEN: {e}")))?;
-        MailDb::new(
-            db,
-            config,
-            watchers,
-            Rows { listener },
-            clock::secs(now),
-        )
-        .await
+        MailDb::new(db, config, watchers, Rows { listener }, clock::secs(now)).await
     }
 
     /// The server process id of the notification listener's connection (for tests that

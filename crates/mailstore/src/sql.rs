@@ -206,7 +206,11 @@ impl<D: MailDialect> MailDb<D> {
     pub async fn gc_blobs(&self, now: OffsetDateTime) -> Result<GcReport> {
         let report = D::gc_blobs(self, now).await?;
         if report != GcReport::default() {
-            tracing::info!(?report, backend = D::NAME, "mail store blob garbage collection");
+            tracing::info!(
+                ?report,
+                backend = D::NAME,
+                "mail store blob garbage collection"
+            );
         }
         Ok(report)
     }

@@ -100,6 +100,9 @@ mod tests {
         let kept = w.subscribe(a);
         assert_eq!(w.len(), 1, "the sweep removed the dead senders");
         w.bump_every();
-        assert!(kept.has_changed().unwrap(), "bump_every reaches every watcher");
+        assert!(
+            kept.has_changed().unwrap(),
+            "bump_every reaches every watcher"
+        );
     }
 }

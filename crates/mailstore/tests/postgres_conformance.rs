@@ -293,10 +293,7 @@ async fn a_lost_notification_connection_wakes_every_watcher() {
         changed(&mut on_b, "reconnecting").await;
         on_b.mark_unchanged();
         let new_pid = b.listener_pid();
-        assert!(
-            new_pid.is_some_and(|p| p != pid),
-            "{new_pid:?} after {pid}"
-        );
+        assert!(new_pid.is_some_and(|p| p != pid), "{new_pid:?} after {pid}");
         a.append(
             inbox,
             NewMessage {

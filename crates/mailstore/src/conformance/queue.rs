@@ -66,7 +66,9 @@ pub async fn queue_lifecycle(store: &dyn MailStore) {
     let due = due_ids(store, t(5)).await;
     let (a, b) = (
         due.iter().position(|x| *x == earlier).expect("earlier due"),
-        due.iter().position(|x| *x == id).expect("due at its own now"),
+        due.iter()
+            .position(|x| *x == id)
+            .expect("due at its own now"),
     );
     assert!(a < b, "due in next_attempt order");
     let again = due_ids(store, t(5)).await;
@@ -82,14 +84,7 @@ pub async fn queue_lifecycle(store: &dyn MailStore) {
         expired.contains(&id) && expired.contains(&earlier),
         "a claim that ran out is handed out again"
     );
-    assert!(
-        store
-            .due(t(5) + lease * 2, 1)
-            .await
-            .expect("limited")
-            .len()
-            <= 1
-    );
+    assert!(store.due(t(5) + lease * 2, 1).await.expect("limited").len() <= 1);
 
     // A retry releases the claim: due again at its next attempt.
     store

@@ -190,22 +190,24 @@ pub(super) async fn set_subscribed<D: MailDialect>(
     subscribed: bool,
 ) -> Result<()> {
     let mut tx = s.begin().await?;
-    let changed =
-        query::<D>("UPDATE folders SET subscribed = $3 WHERE account = $1 AND name = $2")
-            .bind(account.to_string())
-            .bind(names::canonical(name))
-            .bind(subscribed)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?
-            .rows_affected();
+    let changed = query::<D>("UPDATE folders SET subscribed = $3 WHERE account = $1 AND name = $2")
+        .bind(account.to_string())
+        .bind(names::canonical(name))
+        .bind(subscribed)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
     if changed == 0 {
         return Err(StoreError::NotFound("folder"));
     }
     commit_change(s, tx, account).await
 }
 
-pub(super) async fn status<D: MailDialect>(s: &MailDb<D>, folder: FolderId) -> Result<FolderStatus> {
+pub(super) async fn status<D: MailDialect>(
+    s: &MailDb<D>,
+    folder: FolderId,
+) -> Result<FolderStatus> {
     let row = query::<D>(
         "SELECT messages, unseen, uid_next, uid_validity, highest_modseq, size \
          FROM folders WHERE id = $1",

@@ -244,7 +244,13 @@ pub(super) async fn expunge<D: MailDialect>(
             .await?
         }
         Some(uids) => {
-            uids_of::<D>(&mut tx, D::DELETED_IN_RANGES, folder, Some(uid_ranges(uids))).await?
+            uids_of::<D>(
+                &mut tx,
+                D::DELETED_IN_RANGES,
+                folder,
+                Some(uid_ranges(uids)),
+            )
+            .await?
         }
     };
     finish_removal(s, tx, account, folder, doomed).await
@@ -345,11 +351,14 @@ pub(crate) async fn lock_folder<D: MailDialect>(
     conn: &mut Conn<D>,
     folder: FolderId,
 ) -> Result<Uuid> {
-    let row = query_locked::<D>("SELECT account FROM folders WHERE id = $1", Lock::NoKeyUpdate)
-        .bind(folder)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(backend)?
-        .ok_or(StoreError::NotFound("folder"))?;
+    let row = query_locked::<D>(
+        "SELECT account FROM folders WHERE id = $1",
+        Lock::NoKeyUpdate,
+    )
+    .bind(folder)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(backend)?
+    .ok_or(StoreError::NotFound("folder"))?;
     codec::get_uuid(&row, "account")
 }

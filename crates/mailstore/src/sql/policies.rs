@@ -51,7 +51,9 @@ pub(super) async fn auth_policy<D: MailDialect>(
         .transpose()
 }
 
-pub(super) async fn auth_policies<D: MailDialect>(s: &MailDb<D>) -> Result<Vec<AuthenticationPolicy>> {
+pub(super) async fn auth_policies<D: MailDialect>(
+    s: &MailDb<D>,
+) -> Result<Vec<AuthenticationPolicy>> {
     query::<D>("SELECT policy FROM auth_policies ORDER BY name_key")
         .fetch_all(&s.reader)
         .await
