@@ -298,12 +298,12 @@ pub async fn open_store(cfg: &MailConfig, data_dir: &Path) -> Result<OpenedStore
     match cfg.storage.postgres_url() {
         Some(url) => {
             let store = Arc::new(PgMailStore::connect_with(url, tunables).await?);
-            // No file tells a new database from an old one: a store with no account, no
-            // policy and no default is new. (Two nodes starting on a new database both
-            // create the same default, which is idempotent.)
+            // No file tells a new database from an old one: one without any authentication
+            // policy or default is taken as new (an organization that deleted them all gets
+            // the secure default back at the next start). Two nodes starting on a new
+            // database both create the same default, which is idempotent.
             let first_start = store.default_auth_policy().await?.is_none()
-                && store.auth_policies().await?.is_empty()
-                && store.list_accounts().await?.is_empty();
+                && store.auth_policies().await?.is_empty();
             Ok(OpenedStore {
                 store: store.clone(),
                 gc: store,

@@ -108,7 +108,7 @@ impl MailDialect for Postgres {
     );
     const ANNOUNCE: Option<&'static str> = Some("SELECT pg_notify('mailward_mail', $1)");
 
-    type Bodies = Rows;
+    type Backend = PgBackend;
 
     async fn prepare_body(
         _: &PgMailStore,
@@ -203,10 +203,10 @@ async fn hold_body(conn: &mut Conn<Postgres>, hash: &str) -> Result<bool, sqlx::
     )
 }
 
-/// What the PostgreSQL store runs beside its pool: the notification listener (stopped
-/// with the store).
+/// What the PostgreSQL store runs beside its pool (bodies are rows, so nothing else): the
+/// notification listener, stopped with the store.
 #[derive(Debug)]
-pub struct Rows {
+pub struct PgBackend {
     listener: listener::Listener,
 }
 
@@ -234,12 +234,33 @@ impl MailDb<Postgres> {
         let listener = listener::Listener::start(db.writer.clone(), watchers.clone())
             .await
             .map_err(|e| StoreError::Backend(format!("mail store: cannot LISTEN: {e}")))?;
-        MailDb::new(db, config, watchers, Rows { listener }, clock::secs(now)).await
+        MailDb::new(
+            db,
+            config,
+            watchers,
+            PgBackend { listener },
+            clock::secs(now),
+        )
+        .await
     }
 
     /// The server process id of the notification listener's connection (for tests that
     /// cut it).
     pub fn listener_pid(&self) -> Option<u32> {
-        self.bodies().listener.pid()
+        self.backend().listener.pid()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_go_to_the_channel_the_listener_hears() {
+        let announce = Postgres::ANNOUNCE.expect("PostgreSQL announces changes");
+        assert!(
+            announce.contains(&format!("'{}'", listener::CHANNEL)),
+            "{announce}"
+        );
     }
 }

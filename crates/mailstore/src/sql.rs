@@ -101,7 +101,7 @@ pub trait MailDialect: Dialect {
     const ANNOUNCE: Option<&'static str>;
 
     /// Where this backend keeps bodies, and the tasks it runs.
-    type Bodies: std::fmt::Debug + Send + Sync + 'static;
+    type Backend: std::fmt::Debug + Send + Sync + 'static;
 
     /// Prepares a body for [`MailDialect::put_body_row`]: returns its hash (`known` skips
     /// hashing again) after doing what must precede the transaction (SQLite: writing the
@@ -151,7 +151,7 @@ pub(crate) struct Inner<D: MailDialect> {
     pub db: SqlStore<D>,
     pub config: MailStoreConfig,
     pub watchers: Arc<Watchers>,
-    pub bodies: D::Bodies,
+    pub backend: D::Backend,
 }
 
 impl<D: MailDialect> Clone for MailDb<D> {
@@ -176,7 +176,7 @@ impl<D: MailDialect> MailDb<D> {
         db: SqlStore<D>,
         config: MailStoreConfig,
         watchers: Arc<Watchers>,
-        bodies: D::Bodies,
+        backend: D::Backend,
         now_secs: i64,
     ) -> Result<MailDb<D>> {
         query::<D>(
@@ -186,13 +186,13 @@ impl<D: MailDialect> MailDb<D> {
         .bind(now_secs)
         .execute(&db.writer)
         .await
-        .map_err(backend)?;
+        .map_err(codec::backend)?;
         Ok(MailDb {
             inner: Arc::new(Inner {
                 db,
                 config,
                 watchers,
-                bodies,
+                backend,
             }),
         })
     }
@@ -224,8 +224,8 @@ impl<D: MailDialect> MailDb<D> {
         self.inner.db.begin_write().await.map_err(backend)
     }
 
-    pub(crate) fn bodies(&self) -> &D::Bodies {
-        &self.inner.bodies
+    pub(crate) fn backend(&self) -> &D::Backend {
+        &self.inner.backend
     }
 
     /// Wakes this process's watchers of `account` (after a commit).

@@ -154,14 +154,14 @@ impl MailDialect for Sqlite {
     );
     const ANNOUNCE: Option<&'static str> = None;
 
-    type Bodies = Files;
+    type Backend = SqliteBackend;
 
     async fn prepare_body(
         db: &SqliteMailStore,
         data: Arc<[u8]>,
         known: Option<String>,
     ) -> Result<String> {
-        let blobs = db.bodies().blobs.clone();
+        let blobs = db.backend().blobs.clone();
         tokio::task::spawn_blocking(move || {
             let hash = known.unwrap_or_else(|| codec::hash(&data));
             blobs.write(&hash, &data).map(|()| hash)
@@ -177,12 +177,12 @@ impl MailDialect for Sqlite {
         hash: &str,
         data: &[u8],
     ) -> Result<bool, sqlx::Error> {
-        appender::ensure_blob_row(conn, &db.bodies().blobs, hash, data.len()).await
+        appender::ensure_blob_row(conn, &db.backend().blobs, hash, data.len()).await
     }
 
     async fn commit_messages(db: &SqliteMailStore, job: Job) -> Result<Vec<Appended>, JobError> {
         let (reply, answer) = oneshot::channel();
-        db.bodies()
+        db.backend()
             .appender
             .send(AppendJob { job, reply })
             .map_err(|_| appender_gone())?;
@@ -190,7 +190,7 @@ impl MailDialect for Sqlite {
     }
 
     async fn read_body(db: &SqliteMailStore, hash: &str) -> Result<Vec<u8>> {
-        match tokio::fs::read(db.bodies().blobs.path(hash)).await {
+        match tokio::fs::read(db.backend().blobs.path(hash)).await {
             Ok(body) => Ok(body),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(StoreError::NotFound("message body"))
@@ -209,7 +209,7 @@ impl MailDialect for Sqlite {
 /// Where the SQLite store keeps bodies: the `blobs/` directory, and the group-commit task
 /// that commits appends.
 #[derive(Debug)]
-pub struct Files {
+pub struct SqliteBackend {
     blobs: BlobDir,
     /// The group-commit task's queue; the task ends when this is dropped.
     appender: mpsc::UnboundedSender<AppendJob>,
@@ -249,7 +249,7 @@ impl MailDb<Sqlite> {
             db,
             config,
             watchers,
-            Files { blobs, appender },
+            SqliteBackend { blobs, appender },
             clock::secs(now),
         )
         .await

@@ -272,6 +272,75 @@ async fn two_nodes_append_to_one_folder() {
     .await;
 }
 
+/// Writers that touch several folders at once, on two nodes, in opposite orders
+/// (deliveries to the same inboxes listed crosswise, moves between two folders both ways,
+/// expunges of shared bodies): every call succeeds (no deadlock aborts one) and the
+/// counters add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn crosswise_writers_on_two_nodes_never_deadlock() {
+    with_schema(|url| async move {
+        const ROUNDS: usize = 12;
+        let a = open(&url).await;
+        let b = open(&url).await;
+        let x = new_account(&a, "cross-x").await;
+        let y = new_account(&a, "cross-y").await;
+        let raw = message("crosswise");
+        let deliveries = (0..ROUNDS).map(|i| {
+            let (store, order) = if i % 2 == 0 {
+                (&a, [x.id, y.id])
+            } else {
+                (&b, [y.id, x.id])
+            };
+            let raw = &raw;
+            async move { store.deliver(&order, raw, t(1)).await }
+        });
+        for r in join_all(deliveries).await {
+            assert_eq!(r.expect("crosswise delivery").len(), 2);
+        }
+        let (x_inbox, x_archive) = (
+            folder_id(&a, x.id, "INBOX").await,
+            folder_id(&a, x.id, "Archive").await,
+        );
+        for account in [x.id, y.id] {
+            let inbox = folder_id(&b, account, "INBOX").await;
+            let s = b.status(inbox).await.expect("status");
+            assert_eq!((s.messages, s.uid_next), (ROUNDS as u32, ROUNDS as u32 + 1));
+        }
+
+        // Moves both ways between two folders, and expunges, on both nodes at once.
+        let half = (ROUNDS / 2) as u32;
+        let (first, rest): (Vec<u32>, Vec<u32>) =
+            ((1..=half).collect(), ((half + 1)..=ROUNDS as u32).collect());
+        let deleted = flags(&["deleted"], &[]);
+        let there = a.move_messages(x_inbox, &first, x_archive);
+        let flagged = b.store_flags(
+            x_inbox,
+            &rest,
+            mailward_mailstore::FlagOp::Add,
+            &deleted,
+            None,
+        );
+        let (moved, flagged) = tokio::join!(there, flagged);
+        let moved = moved.expect("move");
+        flagged.expect("flags");
+        let archived: Vec<u32> = moved.pairs.iter().map(|p| p.1).collect();
+        let back = b.move_messages(x_archive, &archived, x_inbox);
+        let gone = a.expunge(x_inbox, None);
+        let (back, gone) = tokio::join!(back, gone);
+        back.expect("move back");
+        gone.expect("expunge");
+        let inbox = a.status(x_inbox).await.expect("inbox");
+        let archive = a.status(x_archive).await.expect("archive");
+        let listed = a.messages(x_inbox).await.expect("messages").len() as u32;
+        assert_eq!(inbox.messages, listed, "counter matches the rows");
+        assert_eq!(archive.messages, 0);
+        assert!(inbox.messages >= half && inbox.messages <= ROUNDS as u32);
+        a.close().await;
+        b.close().await;
+    })
+    .await;
+}
+
 /// When the listening connection is cut, the store reconnects and wakes every watcher (a
 /// notification may have been missed); notifications flow again afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -11,7 +11,7 @@ use super::codec::get;
 use super::messages::{Bumped, bump_modseq};
 use super::{MailDialect, codec::backend};
 use crate::{Appended, FolderId, Result, StoreError};
-use mailward_sql::{Conn, Lock, query, query_locked};
+use mailward_sql::{Conn, query};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -73,16 +73,16 @@ pub(crate) async fn insert_messages<D: MailDialect>(conn: &mut Conn<D>, job: &Jo
     for (i, target) in job.targets.iter().enumerate() {
         let folder = match target.dest {
             Dest::Folder(id) => id,
-            Dest::InboxOf(account) => query_locked::<D>(
-                "SELECT id FROM folders WHERE account = $1 AND name = 'INBOX'",
-                Lock::NoKeyUpdate,
-            )
-            .bind(account.to_string())
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|row| get(&row, "id"))
-            .transpose()?
-            .ok_or(StoreError::NotFound("account"))?,
+            // Not locked here: the bump below locks, in folder order.
+            Dest::InboxOf(account) => {
+                query::<D>("SELECT id FROM folders WHERE account = $1 AND name = 'INBOX'")
+                    .bind(account.to_string())
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|row| get(&row, "id"))
+                    .transpose()?
+                    .ok_or(StoreError::NotFound("account"))?
+            }
         };
         folders.push((folder, i));
     }

@@ -56,7 +56,7 @@ async fn sweep_rows(
         report.bytes += doomed.iter().map(|(_, size)| *size as u64).sum::<u64>();
         let done = doomed.len() < CHUNK;
         remove_files(
-            &store.bodies().blobs,
+            &store.backend().blobs,
             doomed.into_iter().map(|(h, _)| h).collect(),
         )
         .await?;
@@ -75,7 +75,7 @@ async fn sweep_files(
     cutoff: SystemTime,
     report: &mut GcReport,
 ) -> Result<()> {
-    let blobs = &store.bodies().blobs;
+    let blobs = &store.backend().blobs;
     for fan in 0..=255u8 {
         let walker = blobs.clone();
         let files = blocking(

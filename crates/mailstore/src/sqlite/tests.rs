@@ -77,7 +77,7 @@ async fn a_body_removed_before_its_commit_is_sent_back_and_written_again() {
     std::fs::remove_file(dir.path().join("blobs").join(&hash[..2]).join(&hash)).expect("rm");
     let (reply, answer) = oneshot::channel();
     store
-        .bodies()
+        .backend()
         .appender
         .send(AppendJob {
             job: Job {
