@@ -14,9 +14,9 @@
 //!   folder queue on its row and get consecutive UIDs.
 //! - **Change notification**: a transaction that changes an account's mail runs
 //!   `pg_notify('mailward_mail', <account id>)`, delivered when (and only if) it commits.
-//!   Each store runs a `LISTEN` task ([`listener`]) that wakes this process's watchers for
-//!   the account; after its connection was lost it reconnects (backing off) and wakes every
-//!   watcher, since notifications may have been missed meanwhile.
+//!   Each store runs a `LISTEN` task (`postgres/listener.rs`) that wakes this process's
+//!   watchers for the account; after its connection was lost it reconnects (backing off)
+//!   and wakes every watcher, since notifications may have been missed meanwhile.
 //! - **Outbound queue**: [`MailStore::due`](crate::MailStore::due) claims entries with
 //!   `FOR UPDATE SKIP LOCKED` and a `claimed_until` lease.
 //! - **Garbage collection**: mark, then one conditional `DELETE` per chunk

@@ -64,7 +64,7 @@ pub(crate) const BLOB_ATTEMPTS: usize = 3;
 /// bodies live.
 ///
 /// The statements over UID sets take `$1` the folder and `$2` a JSON text: ranges
-/// `[[first, last], …]` (`*_RANGES`, [`codec::uid_ranges`]) or a list `[uid, …]`.
+/// `[[first, last], …]` (`*_RANGES`) or a list `[uid, …]`.
 pub trait MailDialect: Dialect {
     /// The schema's migrations, `(version, sql)` ascending.
     const MIGRATIONS: &'static [(i64, &'static str)];
@@ -124,7 +124,7 @@ pub trait MailDialect: Dialect {
     ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
 
     /// Commits the messages of one append or delivery (body already prepared): one
-    /// transaction of [`MailDialect::put_body_row`] and [`append::insert_messages`].
+    /// transaction of [`MailDialect::put_body_row`] and the shared inserts (`sql/append.rs`).
     fn commit_messages(
         db: &MailDb<Self>,
         job: append::Job,
