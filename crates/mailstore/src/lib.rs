@@ -48,8 +48,10 @@ pub const DEFAULT_BLOB_GRACE: Duration = Duration::from_secs(60 * 60);
 /// How long an entry handed out by [`MailStore::due`] is claimed by the caller: no other
 /// call (on any node) gets it before the claim runs out, unless
 /// [`MailStore::outbound_retry`] or [`MailStore::outbound_reschedule`] releases it first.
-/// A node that dies mid-delivery thus delays its entries by at most this much.
-pub const OUTBOUND_LEASE: Duration = Duration::from_secs(10 * 60);
+/// A node that dies mid-delivery thus delays its entries by at most this much; it is long
+/// enough for a relay round over a full batch whose every attempt runs into the network
+/// timeout once (50 × 60 s by default), so a slow smarthost does not get a message twice.
+pub const OUTBOUND_LEASE: Duration = Duration::from_secs(60 * 60);
 
 /// Tunables of a mail store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
