@@ -14,9 +14,10 @@ use mailward_sql::{Conn, Lock, query, query_locked};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
-/// The statements over UID sets, named so the test below can check their query plans.
-/// `$1` is the folder, `$2` the JSON set (ranges from [`uid_ranges`] or a list from
-/// [`uid_list`]).
+/// The `\Deleted` messages of folder `$1` (`EXPUNGE` without a UID set).
+pub(crate) const DELETED: &str =
+    "SELECT uid FROM messages WHERE folder = $1 AND (flags & 8) != 0 ORDER BY uid";
+
 pub(super) async fn messages<D: MailDialect>(
     s: &MailDb<D>,
     folder: FolderId,
@@ -234,15 +235,7 @@ pub(super) async fn expunge<D: MailDialect>(
     let mut tx = s.begin().await?;
     let account = lock_folder::<D>(&mut tx, folder).await?;
     let doomed = match uids {
-        None => {
-            uids_of::<D>(
-                &mut tx,
-                "SELECT uid FROM messages WHERE folder = $1 AND (flags & 8) != 0 ORDER BY uid",
-                folder,
-                None,
-            )
-            .await?
-        }
+        None => uids_of::<D>(&mut tx, DELETED, folder, None).await?,
         Some(uids) => {
             uids_of::<D>(
                 &mut tx,

@@ -40,11 +40,7 @@ async fn uid_set_statements_seek_the_primary_key() {
         ("FLAGS_IN_RANGES", Sqlite::FLAGS_IN_RANGES, "[[1,5]]"),
         ("UIDS_IN_RANGES", Sqlite::UIDS_IN_RANGES, "[[1,5]]"),
         ("DELETED_IN_RANGES", Sqlite::DELETED_IN_RANGES, "[[1,5]]"),
-        (
-            "DELETED",
-            "SELECT uid FROM messages WHERE folder = $1 AND (flags & 8) != 0 ORDER BY uid",
-            "[]",
-        ),
+        ("DELETED", crate::sql::messages::DELETED, "[]"),
         ("SET_FLAGS", Sqlite::SET_FLAGS, "[1,2]"),
         ("COPY", Sqlite::COPY, "[[1,2]]"),
         ("DELETE", Sqlite::DELETE, "[1,2]"),
