@@ -74,7 +74,8 @@ pub struct IdentityLink {
 /// What the mail role needs from the process that runs it.
 #[derive(Debug, Clone)]
 pub struct MailDeps {
-    /// The mail role's state directory (`<data>/mail`).
+    /// The mail role's state directory (`<data>/mail`): the SQLite store and its body
+    /// files, unless `[mail.storage] url` names a PostgreSQL database.
     pub data_dir: PathBuf,
     /// TLS for every listener (certificate and key; ALPN is adjusted per protocol).
     pub tls: Arc<rustls::ServerConfig>,
