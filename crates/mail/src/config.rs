@@ -31,6 +31,7 @@ pub struct MailConfig {
     pub identity: IdentityLinkConfig,
     pub smarthost: SmarthostConfig,
     pub limits: LimitsConfig,
+    pub storage: MailStorageConfig,
 }
 
 impl Default for MailConfig {
@@ -46,7 +47,25 @@ impl Default for MailConfig {
             identity: IdentityLinkConfig::default(),
             smarthost: SmarthostConfig::default(),
             limits: LimitsConfig::default(),
+            storage: MailStorageConfig::default(),
         }
+    }
+}
+
+/// `[mail.storage]`: where the mail role keeps mailboxes, messages and its queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailStorageConfig {
+    /// Empty: SQLite and body files under `<data_dir>/mail`. `postgres://user@host/db`
+    /// (`?options[search_path]=schema` picks a schema): PostgreSQL, bodies included, so
+    /// several mail nodes can serve the same mailboxes.
+    pub url: String,
+}
+
+impl MailStorageConfig {
+    /// The PostgreSQL URL, if one is configured.
+    pub fn postgres_url(&self) -> Option<&str> {
+        Some(self.url.as_str()).filter(|u| !u.is_empty())
     }
 }
 
@@ -406,6 +425,15 @@ impl MailConfig {
         if !self.smarthost.host.is_empty() && self.smarthost.port == 0 {
             out.push("mail.smarthost.port: must not be 0".into());
         }
+        if !self.storage.url.is_empty()
+            && !self.storage.url.starts_with("postgres://")
+            && !self.storage.url.starts_with("postgresql://")
+        {
+            out.push(
+                "mail.storage.url: must be empty (SQLite in data_dir/mail) or a postgres:// URL"
+                    .into(),
+            );
+        }
         out
     }
 
@@ -453,6 +481,9 @@ mod tests {
                 pop3_max_connections: 0,
                 ..LimitsConfig::default()
             },
+            storage: MailStorageConfig {
+                url: "mysql://db/mail".into(),
+            },
             ..MailConfig::default()
         };
         let errs = cfg.validate().join("\n");
@@ -470,6 +501,7 @@ mod tests {
             "mail.limits.imap_idle_timeout_secs",
             "mail.limits.pop3_max_connections",
             "mail.identity.revocation_poll_secs",
+            "mail.storage.url",
         ] {
             assert!(errs.contains(key), "{key} missing in\n{errs}");
         }

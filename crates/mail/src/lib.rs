@@ -3,7 +3,8 @@
 //! shape, the mail admin API (authentication policies, mailboxes, the organization
 //! default) and Prometheus metrics of the authentication pipeline.
 //!
-//! [`start`] opens the mail store under the data directory, creates the secure
+//! [`start`] opens the mail store (under the data directory, or on PostgreSQL when
+//! `[mail.storage] url` is set), creates the secure
 //! organization default on first start ("Block Basic Auth": basic authentication allowed
 //! on no protocol), builds the one authentication [`Pipeline`] every front shares and binds
 //! every listener; [`Mail::run`] serves them, with the SMTP relay worker, until shutdown.
@@ -33,11 +34,13 @@ mod ids;
 mod role;
 
 pub use config::{
-    IdentityLinkConfig, LimitsConfig, ListenConfig, Listener, MailConfig, SmarthostConfig,
+    IdentityLinkConfig, LimitsConfig, ListenConfig, Listener, MailConfig, MailStorageConfig,
+    SmarthostConfig,
 };
 pub use http::admin::{LocalAdmin, local_admin_router};
 pub use role::{
-    DEFAULT_POLICY_NAME, IdentityLink, Mail, MailDeps, MailError, discover_issuer, start,
+    DEFAULT_POLICY_NAME, IdentityLink, Mail, MailDeps, MailError, OpenedStore, discover_issuer,
+    open_store, start,
 };
 
 pub use mailward_mailauth::Pipeline;

@@ -1,4 +1,5 @@
-//! Starting the mail role: [`start`] opens the store (creating the secure organization
+//! Starting the mail role: [`start`] opens the store ([`open_store`]: SQLite under the data
+//! directory, or PostgreSQL shared by several nodes; creating the secure organization
 //! default on first start), builds the authentication pipeline and binds every listener;
 //! [`Mail::run`] serves IMAP, POP3, SMTP submission and HTTPS, runs the relay worker,
 //! follows identity's revocation feed and collects blobs hourly, and stops accepting when
@@ -17,8 +18,9 @@ use mailward_mailauth::{
     AuthFailure, BearerConfig, BearerValidator, CheckedUser, CredentialCheck, FeedConfig, Pipeline,
     PipelineConfig, RelayConfig, RelayedCheck, RevocationFeed, Revocations,
 };
-use mailward_mailstore::MailStore;
-use mailward_mailstore::sqlite::{MailStoreConfig, SqliteMailStore};
+use mailward_mailstore::postgres::PgMailStore;
+use mailward_mailstore::sqlite::SqliteMailStore;
+use mailward_mailstore::{BlobGc, MailStore, MailStoreConfig};
 use mailward_types::Secret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -72,7 +74,8 @@ pub struct IdentityLink {
 /// What the mail role needs from the process that runs it.
 #[derive(Debug, Clone)]
 pub struct MailDeps {
-    /// The mail role's state directory (`<data>/mail`).
+    /// The mail role's state directory (`<data>/mail`): the SQLite store and its body
+    /// files, unless `[mail.storage] url` names a PostgreSQL database.
     pub data_dir: PathBuf,
     /// TLS for every listener (certificate and key; ALPN is adjusted per protocol).
     pub tls: Arc<rustls::ServerConfig>,
@@ -85,7 +88,7 @@ pub struct Mail {
     listeners: Vec<(Listener, TcpListener)>,
     addrs: BTreeMap<Listener, SocketAddr>,
     shared: Arc<Shared>,
-    store: Arc<SqliteMailStore>,
+    gc: Arc<dyn BlobGc>,
     tls: Arc<rustls::ServerConfig>,
     relay: Option<Arc<mailward_smtp::Relay>>,
     limits: LimitsConfig,
@@ -157,22 +160,11 @@ pub async fn start(cfg: MailConfig, deps: MailDeps) -> Result<Mail, MailError> {
         cfg.resource_uri.clone()
     };
 
-    std::fs::create_dir_all(&deps.data_dir)?;
-    let first_start = !deps.data_dir.join("mail.db").exists();
-    let store = Arc::new(
-        SqliteMailStore::open_with(
-            &deps.data_dir,
-            MailStoreConfig {
-                max_message_size: cfg.max_message_size,
-                ..MailStoreConfig::default()
-            },
-        )
-        .await?,
-    );
-    if first_start {
-        bootstrap_policy(store.as_ref()).await?;
+    let opened = open_store(&cfg, &deps.data_dir).await?;
+    if opened.first_start {
+        bootstrap_policy(opened.store.as_ref()).await?;
     }
-    let dyn_store: Arc<dyn MailStore> = store.clone();
+    let dyn_store = opened.store;
 
     let id = &deps.identity;
     let mut bearer = BearerConfig::new(id.issuer.clone(), resource_uri.clone());
@@ -278,13 +270,58 @@ pub async fn start(cfg: MailConfig, deps: MailDeps) -> Result<Mail, MailError> {
         listeners,
         addrs,
         shared,
-        store,
+        gc: opened.gc,
         tls: deps.tls,
         relay,
         limits: cfg.limits.clone(),
         https_limits: mailward_net::HttpLimits::default(),
         feed,
     })
+}
+
+/// An open mail store: the handle every service shares, the same store's garbage
+/// collection, and whether it was just created.
+#[derive(Debug)]
+pub struct OpenedStore {
+    pub store: Arc<dyn MailStore>,
+    pub gc: Arc<dyn BlobGc>,
+    /// Nothing was stored yet: the role creates the organization default policy.
+    pub first_start: bool,
+}
+
+/// Opens the mail store `cfg.storage` names: PostgreSQL when `mail.storage.url` is set
+/// (several mail nodes share it), else SQLite and body files in `data_dir` (`<data>/mail`).
+pub async fn open_store(cfg: &MailConfig, data_dir: &Path) -> Result<OpenedStore, MailError> {
+    let tunables = MailStoreConfig {
+        max_message_size: cfg.max_message_size,
+        ..MailStoreConfig::default()
+    };
+    match cfg.storage.postgres_url() {
+        Some(url) => {
+            let store = Arc::new(PgMailStore::connect_with(url, tunables).await?);
+            // No file tells a new database from an old one: one without any authentication
+            // policy or default is taken as new (an organization that deleted them all gets
+            // the secure default back at the next start). Two nodes starting on a new
+            // database both create the same default, which is idempotent.
+            let first_start = store.default_auth_policy().await?.is_none()
+                && store.auth_policies().await?.is_empty();
+            Ok(OpenedStore {
+                store: store.clone(),
+                gc: store,
+                first_start,
+            })
+        }
+        None => {
+            std::fs::create_dir_all(data_dir)?;
+            let first_start = !data_dir.join("mail.db").exists();
+            let store = Arc::new(SqliteMailStore::open_with(data_dir, tunables).await?);
+            Ok(OpenedStore {
+                store: store.clone(),
+                gc: store,
+                first_start,
+            })
+        }
+    }
 }
 
 fn login_timeout(limits: &LimitsConfig) -> Duration {
@@ -456,7 +493,7 @@ impl Mail {
         if let Some(feed) = self.feed {
             background.spawn(feed.run(self.shared.pipeline.revocations().clone(), stopped()));
         }
-        let gc_store = self.store.clone();
+        let gc_store = self.gc.clone();
         let gc_stop = stopped();
         background.spawn(async move {
             tokio::pin!(gc_stop);

@@ -4,15 +4,20 @@
 //! mail role's authentication-policy data (policies, per-account assignment, organization
 //! default).
 //!
-//! [`MailStore`] is the contract; [`sqlite::SqliteMailStore`] the embedded backend. The
-//! pattern follows identity's store: a trait, one module per backend, one conformance suite
-//! every backend passes, so PostgreSQL can follow.
+//! [`MailStore`] is the contract; [`MailDb`] implements it once over the SQL layer
+//! (`mailward-sql`) for every [`MailDialect`], and its two instances are the backends:
+//! [`sqlite::SqliteMailStore`] (embedded: metadata in SQLite, bodies as files) and
+//! [`postgres::PgMailStore`] (several nodes on one database: bodies in the database too,
+//! changes announced with `NOTIFY`). One conformance suite runs against both.
 //!
 //! **Architecture invariants**
 //! - Durability: [`MailStore::append`] and [`MailStore::deliver`] return only after the body
-//!   is on disk (written to a temporary file, fsynced, renamed, directory fsynced) *and* the
-//!   metadata transaction committed. A failure in between leaves at most an unreferenced
-//!   blob, never a row pointing at a missing body.
+//!   and the metadata transaction are durable (SQLite: the body file written to a temporary
+//!   file, fsynced, renamed, directory fsynced, then the commit; PostgreSQL: one commit
+//!   holding both). A failure in between leaves at most an unreferenced blob, never a row
+//!   pointing at a missing body.
+//! - Statements are written once (`sql/`); a backend supplies only its DDL and the
+//!   statements that cannot be shared ([`MailDialect`]), and where bodies live.
 //! - UIDs in a folder strictly increase and are never reused for a given UIDVALIDITY.
 //! - Every change to a folder (append, flags, expunge, copy/move in) bumps the folder's
 //!   `highest_modseq`; each message keeps the modseq of its last change (CONDSTORE).
@@ -22,14 +27,77 @@ pub mod conformance;
 mod flags;
 pub mod model;
 mod names;
+pub mod postgres;
+mod sql;
 pub mod sqlite;
+mod watchers;
 
 pub use model::*;
+pub use sql::{MailDb, MailDialect};
 
 use async_trait::async_trait;
 use mailward_authpolicy::AuthenticationPolicy;
+use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+/// Default largest message: 50 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u32 = 50 * 1024 * 1024;
+/// Default time an unreferenced body is kept before [`BlobGc::gc_blobs`] deletes it.
+pub const DEFAULT_BLOB_GRACE: Duration = Duration::from_secs(60 * 60);
+/// How long an entry handed out by [`MailStore::due`] is claimed by the caller: no other
+/// call (on any node) gets it before the claim runs out, unless
+/// [`MailStore::outbound_retry`] or [`MailStore::outbound_reschedule`] releases it first.
+/// A node that dies mid-delivery thus delays its entries by at most this much; it is long
+/// enough for a relay round over a full batch whose every attempt runs into the network
+/// timeout once (50 × 60 s by default), so a slow smarthost does not get a message twice.
+pub const OUTBOUND_LEASE: Duration = Duration::from_secs(60 * 60);
+
+/// Tunables of a mail store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailStoreConfig {
+    /// Largest message `append`, `deliver` and `enqueue` accept, in octets
+    /// ([`StoreError::TooLarge`] beyond). Default [`DEFAULT_MAX_MESSAGE_SIZE`].
+    pub max_message_size: u32,
+    /// How long a body must have been unreferenced (or, for a body file without a row,
+    /// unmodified) before [`BlobGc::gc_blobs`] deletes it. Default [`DEFAULT_BLOB_GRACE`].
+    pub blob_grace: Duration,
+}
+
+impl Default for MailStoreConfig {
+    fn default() -> Self {
+        MailStoreConfig {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            blob_grace: DEFAULT_BLOB_GRACE,
+        }
+    }
+}
+
+/// What one [`BlobGc::gc_blobs`] run deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Bodies whose last reference went at least the grace period ago.
+    pub blobs: u64,
+    /// Body files that never got a row (SQLite: writes cut short by a crash or an error).
+    pub orphan_files: u64,
+    /// Leftover temporary files (SQLite).
+    pub temporary_files: u64,
+    /// Octets freed by the above.
+    pub bytes: u64,
+}
+
+/// Blob garbage collection, run periodically by the mail role (not part of [`MailStore`]:
+/// no protocol session needs it).
+#[async_trait]
+pub trait BlobGc: Send + Sync + std::fmt::Debug + 'static {
+    /// Deletes bodies nothing references any more. Mark and sweep, so a body survives at
+    /// least [`MailStoreConfig::blob_grace`] after it was last referenced (an IMAP session
+    /// may still fetch a message another session just expunged): blobs with no references
+    /// are marked with `now` the first time a run sees them and deleted by a later run at
+    /// least the grace period after. Safe with several processes or nodes at once. Call it
+    /// periodically (say hourly) with the clock read at the edge.
+    async fn gc_blobs(&self, now: OffsetDateTime) -> Result<GcReport>;
+}
 
 /// What can go wrong in a store call.
 #[derive(Debug, thiserror::Error)]
@@ -134,14 +202,21 @@ pub trait MailStore: Send + Sync + std::fmt::Debug + 'static {
     /// Removes the given messages whatever their flags (POP3 `DELE` + `QUIT`, REST delete).
     async fn remove(&self, folder: FolderId, uids: &[u32]) -> Result<Vec<u32>>;
     /// A receiver that changes whenever something in the account changes (new mail, flags,
-    /// expunge), for IMAP IDLE. In-process only; a multi-node backend would poll.
+    /// expunge), for IMAP IDLE. Changes made through this store change it before the call
+    /// returns; changes made by other nodes on a shared database (PostgreSQL) change it
+    /// shortly after they commit (and it also changes, for every account, after the
+    /// store's notification connection was lost and re-established).
     fn watch(&self, account: Uuid) -> tokio::sync::watch::Receiver<u64>;
 
     // ---- outbound queue -------------------------------------------------------------
 
     /// Queues a message for relay (durably, like [`MailStore::append`]).
     async fn enqueue(&self, msg: NewOutbound<'_>) -> Result<Uuid>;
-    /// Up to `limit` queued messages whose next attempt is due at `now`.
+    /// Up to `limit` queued messages whose next attempt is due at `now` and that nobody has
+    /// claimed, claimed by this call for [`OUTBOUND_LEASE`] (so several relay workers, on
+    /// one node or many, never send one entry at once; the claim of a worker that died
+    /// runs out and another retries it). [`MailStore::outbound_retry`] and
+    /// [`MailStore::outbound_reschedule`] release the claim.
     async fn due(&self, now: OffsetDateTime, limit: u32) -> Result<Vec<Outbound>>;
     /// Delivered to the smarthost, or deleted by an admin: removed from the queue.
     async fn outbound_done(&self, id: Uuid) -> Result<()>;

@@ -13,7 +13,6 @@ use mailward_authpolicy::{AuthenticationPolicy, Switch, SwitchKind, parse_protoc
 use mailward_types::model::well_known;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
 
 /// Opens the mail admin API: the mail role's admin router over the local data directory,
 /// or `--mail-url` over HTTPS with `--remote`.
@@ -44,17 +43,21 @@ async fn open(cli: &Cli) -> anyhow::Result<Transport> {
     }
     let cfg = runtime::load_config(cli)?;
     let dir = cfg.data_dir.join("mail");
-    if !dir.join("mail.db").exists() {
+    if cfg.mail.storage.url.is_empty() && !dir.join("mail.db").exists() {
         bail!(
             "no mail data in {} — run `mailward up` (or `serve --role mail`) first, pass --data DIR, or use --remote after `mailward login`",
             dir.display()
         );
     }
-    let store = mailward_mailstore::sqlite::SqliteMailStore::open(&dir)
+    let store = mailward_mail::open_store(&cfg.mail, &dir)
         .await
-        .with_context(|| format!("opening the mail store in {}", dir.display()))?;
+        .with_context(|| match cfg.mail.storage.url.is_empty() {
+            true => format!("opening the mail store in {}", dir.display()),
+            false => "connecting to the mail store's PostgreSQL (mail.storage.url)".to_owned(),
+        })?
+        .store;
     Ok(Transport::Local {
-        router: mailward_mail::local_admin_router(Arc::new(store)),
+        router: mailward_mail::local_admin_router(store),
         mark: |ext| {
             ext.insert(mailward_mail::LocalAdmin);
         },

@@ -1,8 +1,9 @@
-//! Conformance checks for the outbound queue: enqueue, due order and limit, retry with a
-//! next attempt, giving up (kept as `failed`), an admin's reschedule, done, and refusals.
+//! Conformance checks for the outbound queue: enqueue, due order and limit, the claim `due`
+//! takes (and its lease running out), retry with a next attempt, giving up (kept as
+//! `failed`), an admin's reschedule, done, and refusals.
 
 use super::*;
-use crate::{NewOutbound, Outbound};
+use crate::{NewOutbound, OUTBOUND_LEASE, Outbound};
 
 async fn entry(store: &dyn MailStore, id: Uuid) -> Option<Outbound> {
     store
@@ -51,12 +52,8 @@ pub async fn queue_lifecycle(store: &dyn MailStore) {
         !due_ids(store, t(4)).await.contains(&id),
         "not due before now"
     );
-    assert!(
-        due_ids(store, t(5)).await.contains(&id),
-        "due at its own now"
-    );
 
-    // Order and limit: an entry due earlier comes first.
+    // Order: an entry due earlier comes first. `due` claims what it returns.
     let earlier = store
         .enqueue(NewOutbound {
             from: "sender@example.com",
@@ -69,11 +66,27 @@ pub async fn queue_lifecycle(store: &dyn MailStore) {
     let due = due_ids(store, t(5)).await;
     let (a, b) = (
         due.iter().position(|x| *x == earlier).expect("earlier due"),
-        due.iter().position(|x| *x == id).expect("first due"),
+        due.iter()
+            .position(|x| *x == id)
+            .expect("due at its own now"),
     );
     assert!(a < b, "due in next_attempt order");
-    assert!(store.due(t(5), 1).await.expect("limited").len() <= 1);
+    let again = due_ids(store, t(5)).await;
+    assert!(
+        !again.contains(&id) && !again.contains(&earlier),
+        "claimed entries are not handed out twice"
+    );
+    let lease = time::Duration::try_from(OUTBOUND_LEASE).expect("lease");
+    let before_expiry = due_ids(store, t(5) + lease - time::Duration::milliseconds(1)).await;
+    assert!(!before_expiry.contains(&id), "the claim lasts the lease");
+    let expired = due_ids(store, t(5) + lease).await;
+    assert!(
+        expired.contains(&id) && expired.contains(&earlier),
+        "a claim that ran out is handed out again"
+    );
+    assert!(store.due(t(5) + lease * 2, 1).await.expect("limited").len() <= 1);
 
+    // A retry releases the claim: due again at its next attempt.
     store
         .outbound_retry(id, "451 4.7.1 try later", Some(t(600)))
         .await

@@ -6,7 +6,7 @@
 //! is still fsynced: another writer may have renamed it a moment ago without having synced
 //! the directory yet. Everything here is blocking I/O; callers run it on the blocking pool.
 
-use sha2::{Digest, Sha256};
+use crate::sql::codec::valid_hash;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -16,17 +16,6 @@ use std::time::SystemTime;
 #[derive(Debug, Clone)]
 pub(super) struct BlobDir {
     root: PathBuf,
-}
-
-/// Whether `s` can name a blob: 64 lowercase hex digits (anything else could point outside
-/// the directory).
-pub(crate) fn valid_hash(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// The SHA-256 of a body, lowercase hex.
-pub(crate) fn hash(raw: &[u8]) -> String {
-    hex::encode(Sha256::digest(raw))
 }
 
 impl BlobDir {
@@ -126,6 +115,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::codec::hash;
 
     #[test]
     fn hash_names() {

@@ -1,4 +1,7 @@
-//! Blob garbage collection (see [`SqliteMailStore::gc_blobs`]).
+//! Blob garbage collection of the SQLite store (see [`BlobGc::gc_blobs`]): rows, then
+//! body files without a row, then leftover temporary files.
+//!
+//! [`BlobGc::gc_blobs`]: crate::BlobGc::gc_blobs
 //!
 //! Every deletion happens while holding the single writer connection, and a row is always
 //! deleted (and committed) before its file. The appender checks a new blob row's file on
@@ -13,9 +16,10 @@
 
 use super::SqliteMailStore;
 use super::blobs::BlobDir;
-use super::codec::{backend, get};
-use crate::{Result, StoreError};
-use mailward_types::clock;
+use crate::sql::codec::{backend, get};
+use crate::sql::gc;
+use crate::{GcReport, Result, StoreError};
+use mailward_sql::{Sqlite, query};
 use sqlx::Connection;
 use std::collections::HashSet;
 use std::time::SystemTime;
@@ -24,29 +28,13 @@ use time::OffsetDateTime;
 /// Bodies handled per writer turn.
 const CHUNK: usize = 1000;
 
-/// What one [`SqliteMailStore::gc_blobs`] run deleted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GcReport {
-    /// Bodies whose last reference went at least the grace period ago (row and file).
-    pub blobs: u64,
-    /// Body files that never got a row (writes cut short by a crash or an error).
-    pub orphan_files: u64,
-    /// Leftover temporary files.
-    pub temporary_files: u64,
-    /// Octets freed by the above.
-    pub bytes: u64,
-}
-
 pub(super) async fn gc_blobs(store: &SqliteMailStore, now: OffsetDateTime) -> Result<GcReport> {
-    let grace = time::Duration::try_from(store.inner.config.blob_grace)
+    let grace = time::Duration::try_from(store.config().blob_grace)
         .map_err(|e| StoreError::Invalid(format!("blob grace period: {e}")))?;
     let cutoff = now - grace;
     let mut report = GcReport::default();
     sweep_rows(store, now, cutoff, &mut report).await?;
     sweep_files(store, SystemTime::from(cutoff), &mut report).await?;
-    if report != GcReport::default() {
-        tracing::info!(?report, "mail store blob garbage collection");
-    }
     Ok(report)
 }
 
@@ -58,32 +46,17 @@ async fn sweep_rows(
     cutoff: OffsetDateTime,
     report: &mut GcReport,
 ) -> Result<()> {
-    sqlx::query("UPDATE blobs SET orphaned_at = $1 WHERE refs = 0 AND orphaned_at IS NULL")
-        .bind(clock::millis(now))
-        .execute(&store.inner.writer)
-        .await
-        .map_err(backend)?;
+    gc::mark_unreferenced::<Sqlite>(&store.writer, now).await?;
     loop {
-        let mut conn = store.inner.writer.acquire().await.map_err(backend)?;
+        let mut conn = store.writer.acquire().await.map_err(backend)?;
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
-        let doomed: Vec<(String, i64)> = sqlx::query(
-            "DELETE FROM blobs WHERE hash IN (SELECT hash FROM blobs \
-             WHERE refs = 0 AND orphaned_at <= $1 LIMIT $2) RETURNING hash, size",
-        )
-        .bind(clock::millis(cutoff))
-        .bind(CHUNK as i64)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?
-        .iter()
-        .map(|row| Ok((get(row, 0)?, get(row, 1)?)))
-        .collect::<Result<_>>()?;
+        let doomed = gc::delete_unreferenced::<Sqlite>(&mut *tx, cutoff, CHUNK).await?;
         tx.commit().await.map_err(backend)?;
         report.blobs += doomed.len() as u64;
         report.bytes += doomed.iter().map(|(_, size)| *size as u64).sum::<u64>();
         let done = doomed.len() < CHUNK;
         remove_files(
-            &store.inner.blobs,
+            &store.backend().blobs,
             doomed.into_iter().map(|(h, _)| h).collect(),
         )
         .await?;
@@ -102,7 +75,7 @@ async fn sweep_files(
     cutoff: SystemTime,
     report: &mut GcReport,
 ) -> Result<()> {
-    let blobs = &store.inner.blobs;
+    let blobs = &store.backend().blobs;
     for fan in 0..=255u8 {
         let walker = blobs.clone();
         let files = blocking(
@@ -114,9 +87,9 @@ async fn sweep_files(
             let candidates =
                 serde_json::to_string(&chunk.iter().map(|(h, _)| h.as_str()).collect::<Vec<_>>())
                     .map_err(|e| StoreError::Backend(e.to_string()))?;
-            let mut conn = store.inner.writer.acquire().await.map_err(backend)?;
-            let orphans: Vec<String> = sqlx::query(
-                "SELECT j.value FROM json_each($1) j \
+            let mut conn = store.writer.acquire().await.map_err(backend)?;
+            let orphans: Vec<String> = query::<Sqlite>(
+                "SELECT j.value AS hash FROM json_each($1) j \
                  WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = j.value)",
             )
             .bind(candidates)
@@ -124,7 +97,7 @@ async fn sweep_files(
             .await
             .map_err(backend)?
             .iter()
-            .map(|row| get(row, 0))
+            .map(|row| get(row, "hash"))
             .collect::<Result<_>>()?;
             let set: HashSet<&str> = orphans.iter().map(String::as_str).collect();
             report.orphan_files += orphans.len() as u64;

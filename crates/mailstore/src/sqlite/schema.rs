@@ -1,7 +1,6 @@
-//! The SQLite schema of the mail store, as an ordered list of migrations, and the runner
-//! that applies them (the same runner as identity's store: one `BEGIN IMMEDIATE`
-//! transaction per migration that re-reads the version first, so two processes opening one
-//! file apply each migration once).
+//! The SQLite schema of the mail store, as an ordered list of migrations (applied by
+//! `mailward_sql::migrate`: one `BEGIN IMMEDIATE` transaction per migration that re-reads the
+//! version first, so two processes opening one file apply each migration once).
 //!
 //! Conventions: timestamps are INTEGER unix milliseconds, ids of accounts and queue entries
 //! TEXT (hyphenated UUIDs), folder ids INTEGER `AUTOINCREMENT` (never reused, so a stale id
@@ -12,23 +11,8 @@
 //! they cannot drift from the rows: the per-folder counters `STATUS` needs (`messages`,
 //! `unseen`, `size`) and each blob's reference count (messages plus queue entries).
 
-use crate::{Result, StoreError};
-use sqlx::SqlitePool;
-
 /// `(version, sql)`, applied in order, each in its own transaction.
-pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2)];
-
-/// Applies every migration newer than the database's current version.
-pub(super) async fn migrate(pool: &SqlitePool, applied_at_ms: i64) -> Result<()> {
-    mailward_sql::migrate::<mailward_sql::Sqlite>(
-        pool,
-        "schema_migrations",
-        MIGRATIONS,
-        applied_at_ms,
-    )
-    .await
-    .map_err(|e| StoreError::Backend(format!("mail store: {e}")))
-}
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[(1, V1), (2, V2), (3, V3)];
 
 const V1: &str = r#"
 -- Authentication policies, by case-folded name; `policy` is the policy's JSON export
@@ -173,4 +157,9 @@ END;
 /// Accounts by UPN, for the authentication policy of basic authentication.
 const V2: &str = r#"
 CREATE INDEX accounts_upn ON accounts(upn COLLATE NOCASE);
+"#;
+
+/// The claim of an outbound entry handed out by `due` (unix ms; NULL: unclaimed).
+const V3: &str = r#"
+ALTER TABLE outbound ADD COLUMN claimed_until INTEGER;
 "#;

@@ -2,10 +2,11 @@
 //! (each must seek the `(folder, uid)` primary key, never scan a folder per element), and
 //! the appender's refusal to commit a row for a body whose file has gone.
 
-use super::appender::{AppendJob, Dest, JobError, Target};
-use super::messages::sql;
+use super::appender::AppendJob;
 use super::*;
+use crate::MailStore;
 use crate::conformance::{folder_id, message, new_account, put};
+use crate::sql::{Dest, Target};
 use sqlx::AssertSqlSafe;
 
 async fn open() -> (tempfile::TempDir, SqliteMailStore) {
@@ -21,11 +22,11 @@ async fn plan(store: &SqliteMailStore, statement: &str, json: &str) -> String {
         .bind(1_i64)
         .bind(1_i64)
         .bind(1_i64)
-        .fetch_all(store.reader())
+        .fetch_all(&store.reader)
         .await
         .expect("explain");
     rows.iter()
-        .map(|r| codec::get::<String>(r, 3).expect("detail"))
+        .map(|r| sqlx::Row::try_get::<String, _>(r, "detail").expect("detail"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -34,15 +35,15 @@ async fn plan(store: &SqliteMailStore, statement: &str, json: &str) -> String {
 async fn uid_set_statements_seek_the_primary_key() {
     let (_dir, store) = open().await;
     for (name, statement, json) in [
-        ("LIST", sql::LIST, "[]"),
-        ("LIST_RANGES", sql::LIST_RANGES, "[[1,5]]"),
-        ("FLAGS_IN_RANGES", sql::FLAGS_IN_RANGES, "[[1,5]]"),
-        ("UIDS_IN_RANGES", sql::UIDS_IN_RANGES, "[[1,5]]"),
-        ("DELETED_IN_RANGES", sql::DELETED_IN_RANGES, "[[1,5]]"),
-        ("DELETED", sql::DELETED, "[]"),
-        ("SET_FLAGS", sql::SET_FLAGS, "[1,2]"),
-        ("COPY", sql::COPY, "[[1,2]]"),
-        ("DELETE", sql::DELETE, "[1,2]"),
+        ("LIST", Sqlite::LIST, "[]"),
+        ("LIST_RANGES", Sqlite::LIST_RANGES, "[[1,5]]"),
+        ("FLAGS_IN_RANGES", Sqlite::FLAGS_IN_RANGES, "[[1,5]]"),
+        ("UIDS_IN_RANGES", Sqlite::UIDS_IN_RANGES, "[[1,5]]"),
+        ("DELETED_IN_RANGES", Sqlite::DELETED_IN_RANGES, "[[1,5]]"),
+        ("DELETED", crate::sql::messages::DELETED, "[]"),
+        ("SET_FLAGS", Sqlite::SET_FLAGS, "[1,2]"),
+        ("COPY", Sqlite::COPY, "[[1,2]]"),
+        ("DELETE", Sqlite::DELETE, "[1,2]"),
     ] {
         let plan = plan(&store, statement, json).await;
         assert!(
@@ -65,22 +66,27 @@ async fn a_body_removed_before_its_commit_is_sent_back_and_written_again() {
     let inbox = folder_id(&store, account.id, "INBOX").await;
     let raw = message("vanishing body");
     let data: Arc<[u8]> = Arc::from(raw.as_slice());
-    let hash = store.write_blob(data, None).await.expect("write");
+    let hash = Sqlite::prepare_body(&store, data.clone(), None)
+        .await
+        .expect("write");
     // As if garbage collection removed the (then unreferenced) file right after.
     std::fs::remove_file(dir.path().join("blobs").join(&hash[..2]).join(&hash)).expect("rm");
     let (reply, answer) = oneshot::channel();
     store
-        .inner
+        .backend()
         .appender
         .send(AppendJob {
-            hash: hash.clone(),
-            size: u32::try_from(raw.len()).expect("size"),
-            targets: vec![Target {
-                dest: Dest::Folder(inbox),
-                flags: 0,
-                keywords: None,
-                internal_date: 0,
-            }],
+            job: Job {
+                hash: hash.clone(),
+                size: u32::try_from(raw.len()).expect("size"),
+                data,
+                targets: vec![Target {
+                    dest: Dest::Folder(inbox),
+                    flags: 0,
+                    keywords: None,
+                    internal_date: 0,
+                }],
+            },
             reply,
         })
         .expect("send");
@@ -91,7 +97,7 @@ async fn a_body_removed_before_its_commit_is_sent_back_and_written_again() {
     assert_eq!(store.status(inbox).await.expect("status").messages, 0);
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM blobs WHERE hash = $1")
         .bind(&hash)
-        .fetch_one(store.reader())
+        .fetch_one(&store.reader)
         .await
         .expect("count");
     assert_eq!(rows, 0, "no row for a missing file");

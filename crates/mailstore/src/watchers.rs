@@ -1,5 +1,6 @@
 //! Change notification per account: a `tokio::sync::watch` sender per watched account,
-//! bumped after every committed change to it.
+//! bumped after every committed change to it (by this process, or by another node as
+//! announced through PostgreSQL's `NOTIFY`).
 //!
 //! Senders are created on the first [`Watchers::subscribe`] for an account and dropped once
 //! nobody holds a receiver (checked when bumping, and in a sweep whenever the map has
@@ -11,7 +12,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 #[derive(Debug, Default)]
-pub(super) struct Watchers {
+pub(crate) struct Watchers {
     inner: Mutex<Inner>,
 }
 
@@ -55,6 +56,15 @@ impl Watchers {
         }
     }
 
+    /// Bumps every watched account (after notifications may have been missed).
+    pub fn bump_every(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.senders.retain(|_, tx| tx.receiver_count() > 0);
+        for tx in inner.senders.values() {
+            tx.send_modify(|v| *v = v.wrapping_add(1));
+        }
+    }
+
     #[cfg(test)]
     fn len(&self) -> usize {
         self.inner
@@ -87,7 +97,12 @@ mod tests {
             .map(|_| w.subscribe(Uuid::new_v4()))
             .collect();
         drop(receivers);
-        let _kept = w.subscribe(a);
+        let kept = w.subscribe(a);
         assert_eq!(w.len(), 1, "the sweep removed the dead senders");
+        w.bump_every();
+        assert!(
+            kept.has_changed().unwrap(),
+            "bump_every reaches every watcher"
+        );
     }
 }

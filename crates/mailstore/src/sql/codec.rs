@@ -1,105 +1,116 @@
-//! Conversions between SQLite rows and the model: timestamps as unix milliseconds, ids as
-//! hyphenated UUID text, roles as stable names, flags in their compact form
-//! ([`crate::flags`]), UID sets as JSON ranges for `json_each`, and the mapping of database
-//! errors to [`StoreError`].
+//! Conversions between rows and the model, for every dialect: timestamps as unix
+//! milliseconds, ids as hyphenated UUID text, roles as stable names, flags in their compact
+//! form ([`crate::flags`]), bodies named by their SHA-256, UID sets as JSON text, message
+//! listings as one text value, and the mapping of database errors to [`StoreError`].
 
 use crate::flags;
 use crate::{Account, BlobId, Folder, MessageMeta, Result, SpecialUse, StoreError};
+use mailward_sql::{Column, Dialect, Row};
 use mailward_types::clock;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// `SELECT` of an account with its policy's display name; columns in [`account`]'s order.
+/// `SELECT` of an account with its policy's display name; columns as [`account`] reads them.
 macro_rules! select_account {
     () => {
-        "SELECT a.id, a.user_oid, a.upn, a.address, a.display_name, p.name, a.created \
-         FROM accounts a LEFT JOIN auth_policies p ON p.name_key = a.auth_policy "
+        "SELECT a.id, a.user_oid, a.upn, a.address, a.display_name, p.name AS policy, \
+         a.created FROM accounts a LEFT JOIN auth_policies p ON p.name_key = a.auth_policy "
     };
 }
-pub(super) use select_account;
+pub(crate) use select_account;
 
-/// Columns of a folder, in [`folder`]'s order.
+/// Columns of a folder, as [`folder`] reads them.
 macro_rules! folder_columns {
     () => {
         "id, account, name, role, uid_validity, subscribed"
     };
 }
-pub(super) use folder_columns;
+pub(crate) use folder_columns;
 
-/// One message of `messages m` as a line of text for [`parse_listing`]:
-/// `uid blob size internal_date flags modseq keywords…` (keywords last, space-separated,
-/// possibly none). A listing is these lines `group_concat`enated into one value: sqlx hands
-/// rows over one by one (a few microseconds each, which is most of the time for a ten
-/// thousand message folder), one aggregated value costs a single hand-over.
-macro_rules! message_line {
+/// Columns of an outbound entry, as `queue::outbound` reads them.
+macro_rules! outbound_columns {
     () => {
-        "printf('%d %s %d %d %d %d %s', m.uid, m.blob, m.size, m.internal_date, m.flags, \
-         m.modseq, ifnull(m.keywords, ''))"
+        "id, sender, recipients, blob, size, queued, attempts, next_attempt, last_error, state"
     };
 }
-pub(super) use message_line;
+pub(crate) use outbound_columns;
 
-pub(super) fn backend(e: sqlx::Error) -> StoreError {
+/// Whether `s` can name a blob: 64 lowercase hex digits (anything else could point outside
+/// the blob directory).
+pub(crate) fn valid_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The SHA-256 of a body, lowercase hex.
+pub(crate) fn hash(raw: &[u8]) -> String {
+    hex::encode(Sha256::digest(raw))
+}
+
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-pub(super) fn millis(t: OffsetDateTime) -> i64 {
+pub(crate) fn millis(t: OffsetDateTime) -> i64 {
     clock::millis(t)
 }
 
-pub(super) fn get<'r, T>(row: &'r SqliteRow, i: usize) -> Result<T>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    row.try_get(i).map_err(backend)
+pub(crate) fn get<'r, T: Column<'r>, D: Dialect>(row: &'r Row<D>, col: &str) -> Result<T> {
+    row.get(col).map_err(backend)
 }
 
-pub(super) fn get_uuid(row: &SqliteRow, i: usize) -> Result<Uuid> {
-    let s: &str = get(row, i)?;
-    Uuid::parse_str(s).map_err(|e| StoreError::Backend(format!("bad id {s:?} in database: {e}")))
+pub(crate) fn get_bool<D: Dialect>(row: &Row<D>, col: &str) -> Result<bool> {
+    row.get_bool(col).map_err(backend)
 }
 
-pub(super) fn get_time(row: &SqliteRow, i: usize) -> Result<OffsetDateTime> {
-    Ok(clock::from_millis(get(row, i)?))
+pub(crate) fn get_uuid<D: Dialect>(row: &Row<D>, col: &str) -> Result<Uuid> {
+    let s: String = get(row, col)?;
+    Uuid::parse_str(&s).map_err(|e| StoreError::Backend(format!("bad id {s:?} in database: {e}")))
 }
 
-pub(super) fn to_u32(v: i64, what: &str) -> Result<u32> {
+pub(crate) fn get_time<D: Dialect>(row: &Row<D>, col: &str) -> Result<OffsetDateTime> {
+    Ok(clock::from_millis(get(row, col)?))
+}
+
+pub(crate) fn get_u32<D: Dialect>(row: &Row<D>, col: &str) -> Result<u32> {
+    to_u32(get(row, col)?, col)
+}
+
+pub(crate) fn to_u32(v: i64, what: &str) -> Result<u32> {
     u32::try_from(v).map_err(|_| StoreError::Backend(format!("{what} {v} out of range")))
 }
 
-pub(super) fn to_u64(v: i64, what: &str) -> Result<u64> {
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64> {
     u64::try_from(v).map_err(|_| StoreError::Backend(format!("{what} {v} out of range")))
 }
 
-pub(super) fn account(row: &SqliteRow) -> Result<Account> {
+pub(crate) fn account<D: Dialect>(row: &Row<D>) -> Result<Account> {
     Ok(Account {
-        id: get_uuid(row, 0)?,
-        user_oid: get_uuid(row, 1)?,
-        upn: get(row, 2)?,
-        address: get(row, 3)?,
-        display_name: get(row, 4)?,
-        auth_policy: get(row, 5)?,
-        created: get_time(row, 6)?,
+        id: get_uuid(row, "id")?,
+        user_oid: get_uuid(row, "user_oid")?,
+        upn: get(row, "upn")?,
+        address: get(row, "address")?,
+        display_name: get(row, "display_name")?,
+        auth_policy: get(row, "policy")?,
+        created: get_time(row, "created")?,
     })
 }
 
-pub(super) fn folder(row: &SqliteRow) -> Result<Folder> {
-    let role: Option<&str> = get(row, 3)?;
+pub(crate) fn folder<D: Dialect>(row: &Row<D>) -> Result<Folder> {
+    let role: Option<String> = get(row, "role")?;
     Ok(Folder {
-        id: get(row, 0)?,
-        account: get_uuid(row, 1)?,
-        name: get(row, 2)?,
-        role: role.map(parse_role).transpose()?,
-        uid_validity: to_u32(get(row, 4)?, "UIDVALIDITY")?,
-        subscribed: get::<i64>(row, 5)? != 0,
+        id: get(row, "id")?,
+        account: get_uuid(row, "account")?,
+        name: get(row, "name")?,
+        role: role.as_deref().map(parse_role).transpose()?,
+        uid_validity: to_u32(get(row, "uid_validity")?, "UIDVALIDITY")?,
+        subscribed: get_bool(row, "subscribed")?,
     })
 }
 
-/// Messages from a `group_concat` of [`message_line`]s separated by newlines (`None` when
-/// no row matched), in UID order.
-pub(super) fn parse_listing(text: Option<&str>) -> Result<Vec<MessageMeta>> {
+/// Messages from a listing ([`crate::MailDialect::LIST`]: lines separated by newlines,
+/// `None` when no row matched), in UID order.
+pub(crate) fn parse_listing(text: Option<&str>) -> Result<Vec<MessageMeta>> {
     let Some(text) = text else {
         return Ok(Vec::new());
     };
@@ -135,7 +146,7 @@ fn parse_line(line: &str) -> Result<MessageMeta> {
     })
 }
 
-pub(super) fn role_name(role: SpecialUse) -> &'static str {
+pub(crate) fn role_name(role: SpecialUse) -> &'static str {
     match role {
         SpecialUse::Inbox => "inbox",
         SpecialUse::Sent => "sent",
@@ -154,8 +165,9 @@ fn parse_role(name: &str) -> Result<SpecialUse> {
 }
 
 /// A UID list as sorted, disjoint, inclusive ranges in JSON (`[[1,5],[9,9]]`), the form
-/// the range joins read with `json_each`: `1:*` over ten thousand messages is one range.
-pub(super) fn uid_ranges(uids: &[u32]) -> String {
+/// the range joins read (`json_each` / `jsonb_array_elements`): `1:*` over ten thousand
+/// messages is one range.
+pub(crate) fn uid_ranges(uids: &[u32]) -> String {
     let mut sorted = uids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -179,7 +191,7 @@ pub(super) fn uid_ranges(uids: &[u32]) -> String {
 }
 
 /// A list of UIDs as a JSON array.
-pub(super) fn uid_list(uids: &[u32]) -> String {
+pub(crate) fn uid_list(uids: &[u32]) -> String {
     serde_json::to_string(uids).unwrap_or_else(|_| "[]".to_owned())
 }
 
