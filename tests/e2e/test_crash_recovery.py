@@ -331,8 +331,11 @@ class AppendLog:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def append_stream(server: Mailward, address: str, token: str, worker: int, log: AppendLog) -> None:
-    """APPENDs until the connection dies; records each tagged OK with its APPENDUID."""
+def append_stream(
+    server: Mailward, address: str, token: str, worker: int, log: AppendLog, stop: threading.Event | None = None
+) -> None:
+    """APPENDs until the connection dies (or `stop` is set); records each tagged OK with its
+    APPENDUID."""
     try:
         imap = imap_login(server, address, token)
     except Exception as e:  # the kill may come before the login ends
@@ -340,7 +343,7 @@ def append_stream(server: Mailward, address: str, token: str, worker: int, log: 
             log.unexpected.append(f"worker {worker} login: {e!r}")
         return
     n = 0
-    while True:
+    while stop is None or not stop.is_set():
         n += 1
         mid = f"<append-{worker}-{n}-{uuid.uuid4().hex[:8]}@crash.e2e.test>"
         msg = crash_message(address, address, mid, n)

@@ -224,7 +224,9 @@ impl MailDb<Postgres> {
         let db = mailward_sql::postgres::connect(
             url,
             MAX_CONNECTIONS,
-            "schema_migrations",
+            // Its own version table: identity's store may share the schema (both roles'
+            // tables have distinct names), and must not read the mail store's versions.
+            "mail_schema_migrations",
             schema::MIGRATIONS,
             clock::millis(now),
         )

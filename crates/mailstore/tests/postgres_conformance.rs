@@ -490,7 +490,7 @@ async fn concurrent_connects_migrate_once() {
         assert!(b.account(account.id).await.expect("lookup").is_some());
         let mut conn = PgConnection::connect(&url).await.expect("connect");
         let (versions, distinct): (i64, i64) =
-            sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations")
+            sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT version) FROM mail_schema_migrations")
                 .fetch_one(&mut conn)
                 .await
                 .expect("count migrations");
