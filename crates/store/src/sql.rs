@@ -64,6 +64,9 @@ pub trait IdentityDialect: Dialect {
     /// Whether rotations waiting for the writer are committed together (one writer
     /// connection: SQLite). See `sql/rotation.rs`.
     const GROUP_COMMIT: bool;
+
+    /// Sign-in events per multi-row INSERT (a power of two; 10 parameters each).
+    const SIGNIN_INSERT_CHUNK: usize;
 }
 
 /// Identity's store on the SQL layer. Cheap to clone.

@@ -43,6 +43,9 @@ impl IdentityDialect for Sqlite {
            (SELECT tokens_valid_from FROM users WHERE users.id = refresh_tokens.user_id) AS u_tokens_valid_from"
     );
 
+    /// Large chunks: each statement is a round trip to SQLite's worker thread.
+    const SIGNIN_INSERT_CHUNK: usize = 64;
+
     const GROUP_COMMIT: bool = true;
 }
 

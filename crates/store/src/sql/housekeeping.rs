@@ -36,7 +36,7 @@ pub(super) async fn append_signins<D: IdentityDialect>(
     let mut tx = s.begin().await?;
     let mut rest = events;
     while !rest.is_empty() {
-        let len = SIGNIN_INSERT_CHUNK.min(1 << rest.len().ilog2());
+        let len = D::SIGNIN_INSERT_CHUNK.min(1 << rest.len().ilog2());
         let (chunk, tail) = rest.split_at(len);
         rest = tail;
         let mut sql = String::from(
@@ -80,9 +80,6 @@ pub(super) async fn append_signins<D: IdentityDialect>(
     }
     super::commit(tx).await
 }
-
-/// Events per multi-row INSERT (10 parameters each, well under SQLite's 32,766 limit).
-const SIGNIN_INSERT_CHUNK: usize = 64;
 
 async fn insert_signin<'e, D: IdentityDialect>(
     ex: impl Into<Ex<'e, D>>,
