@@ -117,7 +117,10 @@ def test_policy_assignment_opens_imap_only(legacy, person):
         pop_login(legacy, upn, password)
     assert smtp_plain(legacy, upn, password) in (504, 535)
 
-    entries = other_signins(legacy, upn)
+    # The log is written in the background: wait for the entry.
+    deadline = time.monotonic() + 20
+    while not (entries := other_signins(legacy, upn)) and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling the log
     assert entries, "the allowed IMAP sign-in was relayed to identity as client app 'other'"
     assert {e.get("protocol") for e in entries} == {"IMAP4"}, entries
 

@@ -121,6 +121,10 @@ async fn ropc_burst(nodes: &[&TestIdentity]) {
     .await;
     assert_error(&r, 400, "invalid_grant", 50126);
     assert_eq!(verified(nodes) - before, checked);
+    // Every node's log writer holds its own batch: flush them all before reading.
+    for n in nodes {
+        n.flush_log().await;
+    }
     let log = signins(nodes[0], &name).await;
     assert_eq!(log.len(), BURST + 1, "{log:?}");
     let refused = log.iter().filter(|e| e.error_code == Some(50053)).count();
