@@ -465,10 +465,25 @@ where
         .expect("create the test schema");
     let sep = if base.contains('?') { '&' } else { '?' };
     let run = tokio::spawn(test(format!("{base}{sep}options[search_path]={schema}"))).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&mut admin)
-        .await
-        .expect("drop the test schema");
+    // Background writers of the finished test (a sign-in log batch written as its last
+    // sender goes away) may still hold locks in the schema: a deadlock with the drop is
+    // retried, anything else fails.
+    let mut attempt = 0;
+    loop {
+        match sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&mut admin)
+            .await
+        {
+            Ok(_) => break,
+            Err(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("40P01") && attempt < 10 =>
+            {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("drop the test schema: {e:?}"),
+        }
+    }
     if let Err(e) = run {
         std::panic::resume_unwind(e.into_panic());
     }
