@@ -563,9 +563,13 @@ async fn run_identity(
             }
         }
     });
+    let log = ctx.clone();
     let router = mailward_identity::router(ctx);
     let served = mailward_net::serve_https_with(listener, tls, router, https, shutdown).await;
     maintenance.abort();
+    // The sign-in log writer waits briefly to fill a batch: write what it holds before the
+    // process ends.
+    log.log().flush().await;
     served?;
     Ok(())
 }
