@@ -27,6 +27,8 @@ import json
 import re
 import os
 import shutil
+import smtplib
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -38,16 +40,22 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import DOMAIN, MAIL_CLIENT_ID, Browser, Mailward, User, _mailward_bin, auth_code_sign_in, free_port, new_msal_app
+from conftest import (
+    DOMAIN,
+    MAIL_CLIENT_ID,
+    Browser,
+    MailEndpoints,
+    Mailward,
+    User,
+    _mailward_bin,
+    auth_code_sign_in,
+    free_port,
+    new_msal_app,
+)
 from mailtools import sign_in, tls_context, xoauth2
 from test_crash_recovery import AppendLog, append_stream, crash_message, imap_login, mailbox_contents, message_id, status
 from test_split_revocation import Proc, imaps_greets, run_cli, serve, wait_until
 
-import os as _os
-import smtplib
-import ssl
-
-from conftest import MailEndpoints
 
 HOST = "localhost"
 PG_URL = os.environ.get("MAILWARD_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
@@ -237,8 +245,8 @@ def test_two_identity_nodes_share_refresh_chains_lockout_and_sessions_and_surviv
             ).stdout
         )
         secret_file = root / "relay.secret"
-        fd = _os.open(secret_file, _os.O_WRONLY | _os.O_CREAT | _os.O_EXCL, 0o600)
-        with _os.fdopen(fd, "w") as f:
+        fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
             f.write(app["clientSecret"] + "\n")
         mail_nodes: dict[str, tuple[Proc, MailEndpoints]] = {}
         for n in "ab":
