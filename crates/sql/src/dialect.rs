@@ -106,6 +106,45 @@ macro_rules! run_on {
     };
 }
 
+/// The methods whose text is the same for every backend: written once, compiled in each
+/// `impl` where the concrete sqlx types satisfy sqlx's bounds.
+macro_rules! execution {
+    () => {
+        fn bind<'t, V: Value<'t>>(q: RawQuery<Self>, v: V) -> RawQuery<Self> {
+            q.bind(v)
+        }
+
+        async fn execute(q: RawQuery<Self>, ex: Ex<'_, Self>) -> Result<u64, sqlx::Error> {
+            Ok(run_on!(ex, |e| q.execute(e).await)?.rows_affected())
+        }
+
+        async fn fetch_all(
+            q: RawQuery<Self>,
+            ex: Ex<'_, Self>,
+        ) -> Result<Vec<DbRow<Self>>, sqlx::Error> {
+            run_on!(ex, |e| q.fetch_all(e).await)
+        }
+
+        async fn fetch_optional(
+            q: RawQuery<Self>,
+            ex: Ex<'_, Self>,
+        ) -> Result<Option<DbRow<Self>>, sqlx::Error> {
+            run_on!(ex, |e| q.fetch_optional(e).await)
+        }
+
+        async fn execute_script(
+            sql: &'static str,
+            conn: &mut Conn<Self>,
+        ) -> Result<(), sqlx::Error> {
+            sqlx::raw_sql(sql).execute(conn).await.map(drop)
+        }
+
+        fn get<'r, T: Column<'r>>(row: &'r DbRow<Self>, col: &str) -> Result<T, sqlx::Error> {
+            row.try_get(col)
+        }
+    };
+}
+
 impl Dialect for Sqlite {
     type DB = sqlx::Sqlite;
     const NAME: &'static str = "SQLite";
@@ -118,31 +157,7 @@ impl Dialect for Sqlite {
         "?".to_owned()
     }
 
-    fn bind<'t, V: Value<'t>>(q: RawQuery<Self>, v: V) -> RawQuery<Self> {
-        q.bind(v)
-    }
-
-    async fn execute(q: RawQuery<Self>, ex: Ex<'_, Self>) -> Result<u64, sqlx::Error> {
-        Ok(run_on!(ex, |e| q.execute(e).await)?.rows_affected())
-    }
-
-    async fn fetch_all(
-        q: RawQuery<Self>,
-        ex: Ex<'_, Self>,
-    ) -> Result<Vec<DbRow<Self>>, sqlx::Error> {
-        run_on!(ex, |e| q.fetch_all(e).await)
-    }
-
-    async fn fetch_optional(
-        q: RawQuery<Self>,
-        ex: Ex<'_, Self>,
-    ) -> Result<Option<DbRow<Self>>, sqlx::Error> {
-        run_on!(ex, |e| q.fetch_optional(e).await)
-    }
-
-    async fn execute_script(sql: &'static str, conn: &mut Conn<Self>) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(sql).execute(conn).await.map(drop)
-    }
+    execution!();
 
     async fn begin_write(
         pool: &Pool<Self::DB>,
@@ -161,10 +176,6 @@ impl Dialect for Sqlite {
                 applied_at INTEGER NOT NULL
             )"
         )
-    }
-
-    fn get<'r, T: Column<'r>>(row: &'r DbRow<Self>, col: &str) -> Result<T, sqlx::Error> {
-        row.try_get(col)
     }
 
     fn get_bool(row: &DbRow<Self>, col: &str) -> Result<bool, sqlx::Error> {
@@ -188,31 +199,7 @@ impl Dialect for Postgres {
         format!("${n}")
     }
 
-    fn bind<'t, V: Value<'t>>(q: RawQuery<Self>, v: V) -> RawQuery<Self> {
-        q.bind(v)
-    }
-
-    async fn execute(q: RawQuery<Self>, ex: Ex<'_, Self>) -> Result<u64, sqlx::Error> {
-        Ok(run_on!(ex, |e| q.execute(e).await)?.rows_affected())
-    }
-
-    async fn fetch_all(
-        q: RawQuery<Self>,
-        ex: Ex<'_, Self>,
-    ) -> Result<Vec<DbRow<Self>>, sqlx::Error> {
-        run_on!(ex, |e| q.fetch_all(e).await)
-    }
-
-    async fn fetch_optional(
-        q: RawQuery<Self>,
-        ex: Ex<'_, Self>,
-    ) -> Result<Option<DbRow<Self>>, sqlx::Error> {
-        run_on!(ex, |e| q.fetch_optional(e).await)
-    }
-
-    async fn execute_script(sql: &'static str, conn: &mut Conn<Self>) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(sql).execute(conn).await.map(drop)
-    }
+    execution!();
 
     async fn begin_write(
         pool: &Pool<Self::DB>,
@@ -241,10 +228,6 @@ impl Dialect for Postgres {
                 applied_at BIGINT NOT NULL
             )"
         )
-    }
-
-    fn get<'r, T: Column<'r>>(row: &'r DbRow<Self>, col: &str) -> Result<T, sqlx::Error> {
-        row.try_get(col)
     }
 
     fn get_bool(row: &DbRow<Self>, col: &str) -> Result<bool, sqlx::Error> {
